@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -84,6 +83,14 @@ class FlareConfig(BaseSettings):
     zitadel_api_client_secret: str | None = None
     zitadel_required_roles: StrList = Field(default_factory=list)
     zitadel_session_max_age_seconds: PositiveInt = 8 * 3600
+
+    # The running FlareRuntime once setup() bound this config to an app.
+    _runtime: Any = PrivateAttr(default=None)
+
+    @property
+    def runtime(self) -> Any:
+        """The runtime bound by ``setup()``, or None before that."""
+        return self._runtime
 
     @field_validator("redact_headers", "redact_fields", "zitadel_required_roles", mode="before")
     @classmethod

@@ -1,0 +1,196 @@
+"""Build capped, masked ``FlareLogEntry`` / ``FlareRequestEntry`` objects."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from fastapi_flare.capture.body import summarise_body
+from fastapi_flare.capture.context import RequestContext
+from fastapi_flare.capture.fingerprint import fingerprint_for
+from fastapi_flare.capture.redact import Redactor
+from fastapi_flare.capture.sanitize import Sanitizer, clean_text
+from fastapi_flare.config import FlareConfig
+from fastapi_flare.schema import FlareLogEntry, FlareRequestEntry, Level
+
+MAX_SHORT_FIELD = 2_048  # endpoint, user agent, event names
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown status"
+
+
+def format_exception(exc: BaseException) -> str:
+    """The full traceback text, chained causes included."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def exception_title(exc: BaseException) -> str:
+    """``module.Type: message`` for builtins just ``Type: message``."""
+    cls = type(exc)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    text = _safe_exc_str(exc)
+    return f"{name}: {text}" if text else name
+
+
+def _safe_exc_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return ""
+
+
+class EntryFactory:
+    """Turns request facts and exceptions into entries; one per app."""
+
+    def __init__(self, config: FlareConfig) -> None:
+        self.config = config
+        self.redactor = Redactor(config.redact_headers, config.redact_fields)
+        self.sanitizer = Sanitizer(self.redactor, config.max_context_chars)
+
+    def _text(self, value: object, limit: int | None = None) -> str:
+        return clean_text(value, limit or self.config.max_message_chars)
+
+    def from_request(
+        self, ctx: RequestContext, status: int, unhandled: BaseException | None
+    ) -> FlareLogEntry:
+        """The log entry for a failed request (4xx/5xx or an exception)."""
+        handled = ctx.handled_exception
+        exc = unhandled or handled
+        context: dict[str, Any] = {}
+        level: Level = "ERROR" if status >= 500 or unhandled is not None else "WARNING"
+        if unhandled is not None:
+            event, message = (
+                "unhandled_exception",
+                _safe_exc_str(unhandled) or type(unhandled).__name__,
+            )
+        elif isinstance(handled, RequestValidationError):
+            event, message = "validation_error", "Request validation failed"
+            context["errors"] = handled.errors()
+        elif isinstance(handled, HTTPException):
+            event = "http_exception"
+            message = handled.detail if isinstance(handled.detail, str) else _reason(status)
+            if not isinstance(handled.detail, str):
+                context["detail"] = handled.detail
+        elif handled is not None:
+            event, message = "handled_exception", _safe_exc_str(handled) or type(handled).__name__
+        else:
+            event, message = "http_error", f"{status} {_reason(status)}"
+        query = ctx.scope.get("query_string", b"")
+        if query:
+            context["query"] = self.redactor.query_string(query.decode("latin-1"))
+        is_http = isinstance(exc, HTTPException) and unhandled is None
+        stack = format_exception(exc) if exc is not None and not is_http else None
+        entry = FlareLogEntry.model_construct(
+            id=None,
+            timestamp=datetime.fromtimestamp(ctx.started_wall, UTC),
+            level=level,
+            event=event,
+            message=self._text(message),
+            request_id=ctx.request_id,
+            endpoint=self._text(ctx.path, MAX_SHORT_FIELD),
+            http_method=ctx.method,
+            http_status=status,
+            ip_address=ctx.client_ip(self.config.trust_forwarded_for),
+            duration_ms=ctx.duration_ms,
+            error=self._text(exception_title(exc)) if exc is not None else None,
+            stack_trace=self._text(stack, self.config.max_stack_trace_chars) if stack else None,
+            context=self.sanitizer.mapping(context) if context else None,
+            request_body=self._body(ctx),
+            route=ctx.route_template,
+            user_agent=self._user_agent(ctx),
+            fingerprint=None,
+        )
+        entry.fingerprint = fingerprint_for(entry, exc, from_request=True)
+        return entry
+
+    def request_entry(self, ctx: RequestContext, status: int) -> FlareRequestEntry:
+        """The HTTP Requests tab row for one request."""
+        headers = None
+        if self.config.capture_request_headers:
+            headers = {
+                name: self._text(value, MAX_SHORT_FIELD)
+                for name, value in self.redactor.headers(ctx.scope.get("headers", ())).items()
+            }
+        return FlareRequestEntry.model_construct(
+            id=None,
+            timestamp=datetime.fromtimestamp(ctx.started_wall, UTC),
+            method=ctx.method,
+            path=self._text(ctx.path, MAX_SHORT_FIELD),
+            route=ctx.route_template,
+            status=status,
+            duration_ms=ctx.duration_ms or 0,
+            request_id=ctx.request_id,
+            ip_address=ctx.client_ip(self.config.trust_forwarded_for),
+            user_agent=self._user_agent(ctx),
+            headers=headers,
+        )
+
+    def custom(
+        self,
+        *,
+        level: Level,
+        event: str,
+        message: str,
+        context: dict[str, Any] | None,
+        error: str | None,
+        stack_trace: str | None,
+        request_id: str | None,
+        endpoint: str | None,
+        http_method: str | None,
+        http_status: int | None,
+        fingerprint: str | None,
+        exc: BaseException | None,
+        now: datetime,
+    ) -> FlareLogEntry:
+        """An entry from ``push_log``; every argument is sanitised and capped."""
+        if exc is not None:
+            error = error or exception_title(exc)
+            stack_trace = stack_trace or format_exception(exc)
+        entry = FlareLogEntry.model_construct(
+            id=None,
+            timestamp=now,
+            level=level,
+            event=self._text(event, MAX_SHORT_FIELD) or "custom",
+            message=self._text(message),
+            request_id=self._text(request_id, MAX_SHORT_FIELD) if request_id else None,
+            endpoint=self._text(endpoint, MAX_SHORT_FIELD) if endpoint else None,
+            http_method=self._text(http_method, 16) if http_method else None,
+            http_status=http_status if isinstance(http_status, int) else None,
+            ip_address=None,
+            duration_ms=None,
+            error=self._text(error) if error else None,
+            stack_trace=self._text(stack_trace, self.config.max_stack_trace_chars)
+            if stack_trace
+            else None,
+            context=self.sanitizer.mapping(context),
+            request_body=None,
+            route=None,
+            user_agent=None,
+            fingerprint=self._text(fingerprint, 128) if fingerprint else None,
+        )
+        if entry.fingerprint is None:
+            entry.fingerprint = fingerprint_for(entry, exc, from_request=False)
+        return entry
+
+    def _user_agent(self, ctx: RequestContext) -> str | None:
+        raw = ctx.header(b"user-agent")
+        return self._text(raw.decode("latin-1"), MAX_SHORT_FIELD) if raw else None
+
+    def _body(self, ctx: RequestContext) -> dict[str, Any] | None:
+        if not self.config.capture_request_body or not ctx.body:
+            return None
+        content_type = (ctx.header(b"content-type") or b"").decode("latin-1")
+        return summarise_body(
+            bytes(ctx.body), content_type, truncated=ctx.body_truncated, sanitizer=self.sanitizer
+        )

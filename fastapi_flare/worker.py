@@ -1,0 +1,195 @@
+"""The background writer (batches from the queue) and the retention loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from fastapi_flare.config import FlareConfig
+from fastapi_flare.queue import FlareQueue, QueueItem
+from fastapi_flare.schema import FlareLogEntry, FlareRequestEntry, StorageError
+from fastapi_flare.storage.base import Storage
+
+logger = logging.getLogger("fastapi_flare")
+
+INITIAL_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+DEFAULT_DRAIN_TIMEOUT_SECONDS = 10.0
+
+# Periodic jobs run beside retention (metrics flushes, for instance).
+PeriodicJob = Callable[[Storage], Awaitable[None]]
+
+
+class FailureLog:
+    """Logs a failure once per episode, and the recovery once when it ends."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing = False
+
+    def failed(self, exc: BaseException) -> None:
+        """Note a failure; only the first of an episode is logged."""
+        if not self.failing:
+            self.failing = True
+            logger.warning("fastapi_flare %s failed: %s (will retry)", self.what, exc)
+
+    def succeeded(self) -> None:
+        """Note a success; logs the end of a failure episode."""
+        if self.failing:
+            self.failing = False
+            logger.warning("fastapi_flare %s recovered", self.what)
+
+
+class FlareWorker:
+    """Owns the storage connection lifecycle, the writer task and the retention task."""
+
+    def __init__(self, config: FlareConfig, storage: Storage, queue: FlareQueue) -> None:
+        self.config = config
+        self.storage = storage
+        self.queue = queue
+        self.periodic_jobs: list[PeriodicJob] = []
+        self.storage_ready = asyncio.Event()
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
+        self._open_log = FailureLog("storage connection")
+        self._write_log = FailureLog("storage write")
+        self._retention_log = FailureLog("retention")
+
+    @property
+    def running(self) -> bool:
+        """True between ``start`` and ``stop``."""
+        return self._writer is not None and not self._writer.done()
+
+    def start(self) -> None:
+        """Start the background tasks on the running loop (idempotent)."""
+        if self.running:
+            return
+        self._stopping = False
+        self._stop_requested.clear()
+        self._writer = asyncio.create_task(self._write_loop(), name="fastapi_flare.writer")
+        self._retention = asyncio.create_task(
+            self._retention_loop(), name="fastapi_flare.retention"
+        )
+
+    async def stop(self, timeout: float = DEFAULT_DRAIN_TIMEOUT_SECONDS) -> None:
+        """Drain the queue (up to ``timeout`` seconds), then close storage."""
+        self._stopping = True
+        self._stop_requested.set()
+        self.queue.wake()
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout)
+            except TimeoutError:
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+                self._count_lost("storage unavailable")
+        if self.storage_ready.is_set():
+            await self._run_periodic_jobs()
+        with contextlib.suppress(Exception):
+            await self.storage.close()
+        self.storage_ready.clear()
+        self._writer = self._retention = None
+
+    def _count_lost(self, reason: str) -> None:
+        lost = self.queue.depth
+        if lost:
+            self.queue.lost += lost
+            logger.error("fastapi_flare shutdown: %s, %d queued entries lost", reason, lost)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up early when shutdown begins."""
+        if self._stopping:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), seconds)
+
+    async def _open_storage(self) -> bool:
+        backoff = INITIAL_BACKOFF_SECONDS
+        while not self.storage_ready.is_set():
+            try:
+                await self.storage.open()
+            except StorageError as exc:
+                self._open_log.failed(exc)
+                if self._stopping:
+                    self._count_lost("storage could not be opened")
+                    return False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            else:
+                self._open_log.succeeded()
+                self.storage_ready.set()
+        return True
+
+    async def _write_loop(self) -> None:
+        if not await self._open_storage():
+            return
+        pending: list[QueueItem] = []
+        backoff = INITIAL_BACKOFF_SECONDS
+        while True:
+            if not pending:
+                if self.queue.depth == 0:
+                    if self._stopping:
+                        return
+                    await self.queue.wait()
+                    continue
+                pending = self.queue.take(self.config.worker_batch_size)
+            try:
+                await self._write_batch(pending)
+            except StorageError as exc:
+                self._write_log.failed(exc)
+                # Keep the batch and retry it: an accepted entry is never thrown away
+                # while the process lives; the bounded queue absorbs new arrivals.
+                await self._pause(min(backoff, 0.5) if self._stopping else backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            self._write_log.succeeded()
+            self.queue.written += len(pending)
+            pending = []
+            backoff = INITIAL_BACKOFF_SECONDS
+
+    async def _write_batch(self, batch: list[QueueItem]) -> None:
+        logs = [item for item in batch if isinstance(item, FlareLogEntry)]
+        requests = [item for item in batch if isinstance(item, FlareRequestEntry)]
+        if logs:
+            await self.storage.save_logs(logs)
+        if requests:
+            await self.storage.save_requests(requests)
+
+    async def _retention_loop(self) -> None:
+        await self.storage_ready.wait()
+        while True:
+            await self.run_retention()
+            await self._run_periodic_jobs()
+            await asyncio.sleep(self.config.worker_interval_seconds)
+
+    async def run_retention(self) -> None:
+        """One retention pass; failures are logged once per episode."""
+        cutoff = datetime.now(UTC) - timedelta(hours=self.config.retention_hours)
+        try:
+            await self.storage.prune(
+                older_than=cutoff,
+                max_entries=self.config.max_entries,
+                max_requests=self.config.request_max_entries,
+            )
+        except StorageError as exc:
+            self._retention_log.failed(exc)
+        else:
+            self._retention_log.succeeded()
+
+    async def _run_periodic_jobs(self) -> None:
+        for job in self.periodic_jobs:
+            try:
+                await job(self.storage)
+            except Exception:
+                logger.warning("fastapi_flare periodic job %r failed", job, exc_info=True)

@@ -1,0 +1,129 @@
+"""Fire-and-forget: bounded queue, batched writer, zero loss, shutdown flush."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fastapi_flare.queue import FlareQueue
+from fastapi_flare.schema import FlareLogEntry, StorageError
+from tests.core.conftest import flushed, make_app, stored_logs, stored_requests
+from tests.helpers import client, lifespan, wait_until
+
+
+def _entry(n: int) -> FlareLogEntry:
+    from datetime import UTC, datetime
+
+    return FlareLogEntry(timestamp=datetime.now(UTC), level="ERROR", event="e", message=str(n))
+
+
+def test_full_queue_drops_and_counts() -> None:
+    queue = FlareQueue(capacity=3)
+    results = [queue.put(_entry(n)) for n in range(5)]
+    assert results == [True, True, True, False, False]
+    assert (queue.depth, queue.accepted, queue.dropped) == (3, 3, 2)
+    assert [e.message for e in queue.take(2)] == ["0", "1"]
+    assert queue.depth == 1
+
+
+async def test_2000_concurrent_failing_requests_lose_nothing(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path, max_entries=100_000, request_max_entries=100_000)
+    async with lifespan(app), client(app) as http:
+        paths = ["/boom", "/items/999", "/secure", "/sync-boom"] * 500
+        responses = await asyncio.gather(*(http.get(path) for path in paths))
+        assert sorted({r.status_code for r in responses}) == [401, 404, 500]
+        await wait_until(flushed(runtime, 4000), timeout=60)
+        assert len(await stored_logs(runtime)) == 2000
+        assert len(await stored_requests(runtime)) == 2000
+    assert runtime.queue.dropped == 0
+
+
+async def test_writer_batches_at_most_worker_batch_size(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path, worker_batch_size=7)
+    sizes: list[int] = []
+    original = runtime.storage.save_logs
+
+    async def spy(entries):  # type: ignore[no-untyped-def]
+        sizes.append(len(entries))
+        await original(entries)
+
+    runtime.storage.save_logs = spy  # type: ignore[method-assign]
+    async with lifespan(app):
+        for n in range(50):
+            runtime.queue.put(_entry(n))
+        await wait_until(flushed(runtime, 50))
+    assert sum(sizes) == 50
+    assert max(sizes) <= 7
+
+
+async def test_writer_does_not_wait_for_the_interval(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path, worker_interval_seconds=3600)
+    async with lifespan(app), client(app) as http:
+        await http.get("/boom")
+        await wait_until(flushed(runtime, 2), timeout=5)
+
+
+async def test_shutdown_flushes_every_accepted_entry(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path, max_entries=100_000, queue_max_size=50_000)
+    async with lifespan(app):
+        for n in range(20_000):
+            assert runtime.queue.put(_entry(n))
+    # lifespan exit drained the queue and closed storage; reopen the file to count
+    from fastapi_flare.storage.sqlite import SqliteStorage
+
+    from fastapi_flare.schema import LogQuery
+
+    storage = SqliteStorage(str(tmp_path / "flare.db"))
+    await storage.open()
+    try:
+        page = await storage.list_logs(LogQuery(limit=30_000))
+        assert len(page.items) == 20_000
+    finally:
+        await storage.close()
+    assert runtime.queue.written == 20_000
+
+
+async def test_storage_failure_keeps_the_batch_and_recovers(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path)
+    original = runtime.storage.save_logs
+    failures = {"left": 3}
+
+    async def flaky(entries):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StorageError("disk on fire")
+        await original(entries)
+
+    runtime.storage.save_logs = flaky  # type: ignore[method-assign]
+    import fastapi_flare.worker as worker_module
+
+    worker_module_backoff = worker_module.INITIAL_BACKOFF_SECONDS
+    worker_module.INITIAL_BACKOFF_SECONDS = 0.01
+    try:
+        async with lifespan(app), client(app) as http:
+            response = await http.get("/boom")
+            assert response.status_code == 500
+            await wait_until(flushed(runtime, 2))
+            assert [e.message for e in await stored_logs(runtime)] == ["kaboom"]
+    finally:
+        worker_module.INITIAL_BACKOFF_SECONDS = worker_module_backoff
+
+
+async def test_unwritable_database_never_breaks_the_app(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    app, runtime = make_app(tmp_path, sqlite_path=str(blocker / "sub" / "flare.db"))
+    async with lifespan(app), client(app) as http:
+        for _ in range(20):
+            assert (await http.get("/ok")).status_code == 200
+            assert (await http.get("/boom")).status_code == 500
+        assert runtime.queue.written == 0
+        assert runtime.queue.depth == 40
+    warnings = [
+        r for r in caplog.records if r.name == "fastapi_flare" and "failed" in r.getMessage()
+    ]
+    assert len(warnings) == 1  # logged once per episode, not per attempt
