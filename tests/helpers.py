@@ -13,8 +13,8 @@ from starlette.types import ASGIApp, Message
 
 
 @asynccontextmanager
-async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
-    """Drive the ASGI lifespan protocol like a server: startup, then shutdown on exit."""
+async def lifespan(app: ASGIApp) -> AsyncIterator[dict[str, Any]]:
+    """Drive the ASGI lifespan like a server; yields the lifespan state dict."""
     to_app: asyncio.Queue[Message] = asyncio.Queue()
     from_app: asyncio.Queue[Message] = asyncio.Queue()
 
@@ -24,15 +24,16 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
     async def send(message: Message) -> None:
         await from_app.put(message)
 
+    state: dict[str, Any] = {}
     task = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}, receive, send)
     )
     await to_app.put({"type": "lifespan.startup"})
     started = await asyncio.wait_for(from_app.get(), 10)
     if started["type"] != "lifespan.startup.complete":
         raise RuntimeError(f"startup failed: {started}")
     try:
-        yield
+        yield state
     finally:
         await to_app.put({"type": "lifespan.shutdown"})
         done = await asyncio.wait_for(from_app.get(), 30)

@@ -89,13 +89,27 @@ def make_app(tmp_path: Path, **options: Any) -> tuple[FastAPI, FlareRuntime]:
 
 
 async def stored_logs(runtime: FlareRuntime) -> list[FlareLogEntry]:
-    """Every stored log entry, newest first."""
-    return (await runtime.storage.list_logs(LogQuery(limit=10_000))).items
+    """Every stored log entry, newest first (walks all pages)."""
+    items: list[FlareLogEntry] = []
+    cursor: int | None = None
+    while True:
+        page = await runtime.storage.list_logs(LogQuery(limit=500, before_id=cursor))
+        items.extend(page.items)
+        if page.older_cursor is None:
+            return items
+        cursor = page.older_cursor
 
 
 async def stored_requests(runtime: FlareRuntime) -> list[FlareRequestEntry]:
-    """Every stored request entry, newest first."""
-    return (await runtime.storage.list_requests(RequestQuery(limit=10_000))).items
+    """Every stored request entry, newest first (walks all pages)."""
+    items: list[FlareRequestEntry] = []
+    cursor: int | None = None
+    while True:
+        page = await runtime.storage.list_requests(RequestQuery(limit=500, before_id=cursor))
+        items.extend(page.items)
+        if page.older_cursor is None:
+            return items
+        cursor = page.older_cursor
 
 
 def flushed(runtime: FlareRuntime, expected: int) -> Any:

@@ -224,7 +224,7 @@ async def test_headers_captured_with_credentials_masked(tmp_path: Path) -> None:
     async with lifespan(app), client(app) as http:
         await http.get("/items/999", headers=headers)
         await wait_until(flushed(runtime, 2))
-    [tracked] = await stored_requests(runtime)
+        [tracked] = await stored_requests(runtime)
     assert tracked.headers is not None
     assert tracked.headers["accept"] == "application/json"
     for name in headers:
@@ -260,7 +260,8 @@ async def test_request_body_capture_masks_and_caps(tmp_path: Path) -> None:
             headers={"Content-Type": "application/json"},
         )
         await wait_until(flushed(runtime, 8))
-    bodies = [entry.request_body for entry in reversed(await stored_logs(runtime))]
+        logs = await stored_logs(runtime)
+    bodies = [entry.request_body for entry in reversed(logs)]
     assert bodies[0] == {
         "content_type": "application/json",
         "size": bodies[0]["size"],
@@ -298,18 +299,20 @@ async def test_host_lifespan_still_runs(tmp_path: Path) -> None:
     @asynccontextmanager
     async def host_lifespan(app: FastAPI) -> AsyncIterator[dict[str, str]]:
         events.append("startup")
-        yield {"greeting": "hello"}
+        app.state.greeting = "hello"
+        yield {"db": "connected"}
         events.append("shutdown")
 
     app = FastAPI(lifespan=host_lifespan)
 
     @app.get("/greet")
-    async def greet(request: __import__("fastapi").Request) -> dict[str, str]:
-        return {"greeting": request.state.greeting}
+    async def greet() -> dict[str, str]:
+        return {"greeting": app.state.greeting}
 
     setup(app, FlareConfig(sqlite_path=str(tmp_path / "f.db")))
-    async with lifespan(app):
+    async with lifespan(app) as state:
         assert events == ["startup"]
+        assert state == {"db": "connected"}  # the host's lifespan state reaches the server
         async with client(app) as http:
             assert (await http.get("/greet")).json() == {"greeting": "hello"}
     assert events == ["startup", "shutdown"]
