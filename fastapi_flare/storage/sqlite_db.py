@@ -1,0 +1,204 @@
+"""SQLite connections: one writer, one reader, transactions and error translation.
+
+Other storage modules (and feature extensions) use ``SqliteDatabase.write()``
+and ``SqliteDatabase.fetch_all()`` rather than touching aiosqlite directly, so
+every write is serialised on the one writer connection and every driver error
+becomes ``StorageError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+from fastapi_flare.schema import StorageError
+from fastapi_flare.storage._common import short_error
+from fastapi_flare.storage.extensions import quote_ident
+
+SQLITE_ERRORS = (sqlite3.Error, aiosqlite.Error, OSError, ValueError)
+
+
+def storage_error(path: str, exc: BaseException) -> StorageError:
+    """A readable StorageError for a failure on the database at ``path``."""
+    reason = short_error(exc)
+    if isinstance(exc, ValueError) and "closed" in reason.lower():
+        reason = "connection is closed"
+    return StorageError(f"SQLite {path}: {reason}")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for 'database is locked/busy', which is worth retrying."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def make_parent_folder(path: str) -> None:
+    """Create the folder that will hold the database file."""
+    Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def resolved_path(path: str) -> str:
+    """Absolute path of the database file, for display."""
+    return str(Path(path).expanduser().resolve())
+
+
+class SqliteTx:
+    """An open write transaction on the writer connection (see ``WriteTx``)."""
+
+    dialect: Literal["sqlite"] = "sqlite"
+
+    logs_table = quote_ident("flare_logs")
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    def table(self, suffix: str) -> str:
+        """Quoted name ``flare_{suffix}`` for a feature table."""
+        return quote_ident(f"flare_{suffix}")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        await self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement per row of parameters."""
+        await self._conn.executemany(sql, rows)
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return plain tuples."""
+        rows = await self._conn.execute_fetchall(sql, params)
+        return [tuple(row) for row in rows]
+
+    async def last_insert_id(self) -> int:
+        """Row id of the last row this connection inserted."""
+        row = await self.fetch_all("SELECT last_insert_rowid()")
+        return int(row[0][0])
+
+
+class SqliteDatabase:
+    """The two connections of one SQLite file plus the lock that orders writes."""
+
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """True between a successful ``connect()`` and ``close()``."""
+        return self._writer is not None and self._reader is not None
+
+    async def connect(self) -> None:
+        """Create the folder, open both connections and set the pragmas."""
+        try:
+            make_parent_folder(self.path)
+            # IMMEDIATE: the driver opens "BEGIN IMMEDIATE" by itself right before
+            # the first INSERT of a transaction, in the same call (one thread hop
+            # less per batch; see write(begin=False)).
+            self._writer = await self._open_connection("IMMEDIATE")
+            await self._retry_busy(self._writer, "PRAGMA journal_mode=WAL")
+            await self._writer.execute("PRAGMA synchronous=NORMAL")
+        except SQLITE_ERRORS as exc:
+            await self.close()
+            raise storage_error(self.path, exc) from exc
+
+    async def connect_reader(self) -> None:
+        """Open the read connection (after the schema exists)."""
+        try:
+            self._reader = await self._open_connection(None)
+            # The reader never writes: a bug can't take the write lock from the writer.
+            await self._reader.execute("PRAGMA query_only=1")
+        except SQLITE_ERRORS as exc:
+            await self.close()
+            raise storage_error(self.path, exc) from exc
+
+    async def _open_connection(
+        self, isolation_level: Literal["IMMEDIATE"] | None
+    ) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(
+            self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=isolation_level
+        )
+        try:
+            await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _retry_busy(self, conn: aiosqlite.Connection, sql: str) -> None:
+        # Switching to WAL needs a moment alone with the file; when several
+        # processes open it at once SQLite may answer "locked" without waiting.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                await conn.execute(sql)
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        """Close both connections; safe to call twice."""
+        for attr in ("_reader", "_writer"):
+            conn: aiosqlite.Connection | None = getattr(self, attr)
+            setattr(self, attr, None)
+            if conn is not None:
+                # Closing a broken connection: nothing left to release.
+                with contextlib.suppress(*SQLITE_ERRORS):
+                    await conn.close()
+
+    @asynccontextmanager
+    async def write(self, *, begin: bool = True) -> AsyncIterator[SqliteTx]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer, one transaction at a time.
+
+        IMMEDIATE takes the file's write lock up front (waiting up to
+        busy_timeout for other processes), so a transaction never fails halfway
+        with a busy snapshot. ``begin=False`` is for bodies whose first statement
+        is an INSERT: the driver then begins the transaction in that same call.
+        """
+        async with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                raise StorageError(f"SQLite {self.path}: storage is not open")
+            try:
+                if begin:
+                    await self._retry_busy(conn, "BEGIN IMMEDIATE")
+            except SQLITE_ERRORS as exc:
+                raise storage_error(self.path, exc) from exc
+            try:
+                yield SqliteTx(conn)
+                await conn.commit()
+            except BaseException as exc:
+                # No transaction left to roll back when the connection is gone.
+                with contextlib.suppress(*SQLITE_ERRORS):
+                    await conn.rollback()
+                if isinstance(exc, SQLITE_ERRORS):
+                    raise storage_error(self.path, exc) from exc
+                raise
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query on the reader connection; plain tuples back."""
+        conn = self._reader
+        if conn is None:
+            raise StorageError(f"SQLite {self.path}: storage is not open")
+        try:
+            rows = await conn.execute_fetchall(sql, params)
+        except SQLITE_ERRORS as exc:
+            raise storage_error(self.path, exc) from exc
+        return [tuple(row) for row in rows]
+
+    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """First column of the first row, or None."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0][0] if rows else None

@@ -1,0 +1,118 @@
+"""SQLite write paths: batch inserts with exact counters, and chunked retention."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from fastapi_flare.schema import FlareLogEntry, FlareRequestEntry
+from fastapi_flare.storage._common import (
+    HOUR_MICROS,
+    REQUEST_SERIES,
+    count_buckets,
+    log_series,
+    to_micros,
+)
+from fastapi_flare.storage._sql import LOG_COLUMNS, REQUEST_COLUMNS, log_row, request_row
+from fastapi_flare.storage.extensions import SavedLog, StorageExtension
+from fastapi_flare.storage.sqlite_db import SqliteDatabase, SqliteTx
+from fastapi_flare.storage.sqlite_schema import COUNTS, LOGS, REQUESTS
+
+# Rows deleted per retention transaction: small enough that the writer (and
+# FTS5 bookkeeping for indexed rows) never waits long behind a prune.
+PRUNE_CHUNK = 1000
+
+INSERT_LOG = (
+    f"INSERT INTO {LOGS}({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' for _ in LOG_COLUMNS)})"
+)
+INSERT_REQUEST = (
+    f"INSERT INTO {REQUESTS}({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
+)
+ADD_COUNTS = (
+    f"INSERT INTO {COUNTS}(series, bucket, n) VALUES (?, ?, ?) "
+    "ON CONFLICT(series, bucket) DO UPDATE SET n = n + excluded.n"
+)
+
+
+async def add_counts(tx: SqliteTx, rows: Sequence[tuple[str, int, int]]) -> None:
+    """Add (or, with negative n, subtract) per-hour counts; drop rows that reach 0."""
+    if not rows:
+        return
+    await tx.executemany(ADD_COUNTS, rows)
+    if any(n < 0 for _, _, n in rows):
+        await tx.execute(f"DELETE FROM {COUNTS} WHERE n <= 0")
+
+
+async def insert_logs(
+    tx: SqliteTx,
+    entries: Sequence[FlareLogEntry],
+    extensions: Sequence[StorageExtension],
+) -> None:
+    """Insert a batch, bump the counters and run extension hooks, all in ``tx``."""
+    rows = [log_row(entry, to_micros) for entry in entries]
+    await tx.executemany(INSERT_LOG, rows)
+    await add_counts(tx, count_buckets((log_series(row[1]), row[0] // HOUR_MICROS) for row in rows))
+    hooks = [ext.on_logs_saved for ext in extensions if ext.on_logs_saved is not None]
+    if hooks:
+        # One writer holds the lock and AUTOINCREMENT counts up by one, so the
+        # batch's ids are the contiguous run ending at last_insert_rowid().
+        first_id = await tx.last_insert_id() - len(rows) + 1
+        saved = [SavedLog(first_id + i, entry) for i, entry in enumerate(entries)]
+        for hook in hooks:
+            await hook(tx, saved)
+
+
+async def insert_requests(tx: SqliteTx, entries: Sequence[FlareRequestEntry]) -> None:
+    """Insert a batch of tracked requests and bump the request counter."""
+    rows = [request_row(entry, to_micros) for entry in entries]
+    await tx.executemany(INSERT_REQUEST, rows)
+    await add_counts(tx, count_buckets((REQUEST_SERIES, row[0] // HOUR_MICROS) for row in rows))
+
+
+async def _delete_chunks(db: SqliteDatabase, table: str, condition: str, arg: Any) -> int:
+    """Delete rows matching ``condition`` oldest first, PRUNE_CHUNK per transaction."""
+    returning = "ts, level" if table == LOGS else "ts, 'req'"
+    # "id <= ?" walks the rowid from the oldest; "ts < ?" must use the ts index
+    # instead (an ORDER BY id would make SQLite scan the table when nothing matches).
+    ordering = " ORDER BY id" if condition.startswith("id") else ""
+    sql = (
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {condition}"
+        f"{ordering} LIMIT {PRUNE_CHUNK}) RETURNING {returning}"
+    )
+    total = 0
+    while True:
+        async with db.write() as tx:
+            deleted = await tx.fetch_all(sql, (arg,))
+            series = (
+                (log_series(kind) if table == LOGS else REQUEST_SERIES, ts // HOUR_MICROS)
+                for ts, kind in deleted
+            )
+            await add_counts(tx, [(s, b, -n) for s, b, n in count_buckets(series)])
+        total += len(deleted)
+        if len(deleted) < PRUNE_CHUNK:
+            return total
+        await asyncio.sleep(0)  # let a waiting save_logs take the lock between chunks
+
+
+async def _cap_rows(db: SqliteDatabase, table: str, keep: int) -> int:
+    """Delete all but the ``keep`` newest rows (by id)."""
+    rows = await db.fetch_all(
+        f"SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?", (max(keep, 0),)
+    )
+    if not rows:
+        return 0
+    return await _delete_chunks(db, table, "id <= ?", int(rows[0][0]))
+
+
+async def prune_logs(db: SqliteDatabase, older_than: datetime, max_entries: int) -> int:
+    """Retention for log entries: by age (ts index), then by count (id order)."""
+    removed = await _delete_chunks(db, LOGS, "ts < ?", to_micros(older_than))
+    return removed + await _cap_rows(db, LOGS, max_entries)
+
+
+async def prune_requests(db: SqliteDatabase, max_requests: int) -> int:
+    """Keep the ``max_requests`` newest tracked requests (a ring buffer)."""
+    return await _cap_rows(db, REQUESTS, max_requests)
