@@ -112,7 +112,8 @@ class FlareWorker:
             await asyncio.sleep(seconds)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_requested.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stop_requested.wait()
 
     async def _open_storage(self) -> bool:
         backoff = INITIAL_BACKOFF_SECONDS

@@ -1,0 +1,42 @@
+/* fastapi-flare Issues view: "Select all" for the bulk actions (the rest works without it).
+ * Served as a file because the Content-Security-Policy allows no inline script. */
+(function () {
+  "use strict";
+
+  function boxes(form) {
+    return form ? form.querySelectorAll("input[data-select]") : [];
+  }
+
+  function sync(root) {
+    (root || document).querySelectorAll("[data-select-all-field]").forEach(function (field) {
+      field.hidden = false;
+      var all = field.querySelector("[data-select-all]");
+      var list = boxes(field.closest("form"));
+      var checked = Array.prototype.filter.call(list, function (box) {
+        return box.checked;
+      }).length;
+      all.checked = list.length > 0 && checked === list.length;
+      all.indeterminate = checked > 0 && checked < list.length;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (!(el instanceof Element)) return;
+    if (el.matches("[data-select-all]")) {
+      boxes(el.closest("form")).forEach(function (box) {
+        box.checked = el.checked;
+      });
+      sync();
+    } else if (el.matches("input[data-select]")) {
+      sync();
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    sync();
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { sync(); });
+  else sync();
+})();
