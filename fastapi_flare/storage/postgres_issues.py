@@ -82,8 +82,8 @@ BEGIN
     FROM d LEFT JOIN l ON l.fingerprint = d.fingerprint WHERE i.fingerprint = d.fingerprint;
     DELETE FROM {t.issues} AS i USING (SELECT DISTINCT fingerprint FROM gone) AS d
     WHERE i.fingerprint = d.fingerprint AND i.occurrences <= 0;
-    WITH d AS (SELECT fingerprint, min(ts) AS lo, max(ts) AS hi, max(id) AS top FROM gone
-               WHERE fingerprint IS NOT NULL GROUP BY 1)
+    WITH d AS (SELECT fingerprint, min(ts) AS lo, max(ts) AS hi, array_agg(id) AS ids
+               FROM gone WHERE fingerprint IS NOT NULL GROUP BY 1)
     UPDATE {t.issues} AS i SET
         first_seen = CASE WHEN d.lo <= i.first_seen THEN coalesce((SELECT min(x.ts)
             FROM {t.logs} AS x WHERE x.fingerprint = i.fingerprint), i.first_seen)
@@ -91,11 +91,12 @@ BEGIN
         last_seen = CASE WHEN d.hi >= i.last_seen THEN coalesce((SELECT max(x.ts)
             FROM {t.logs} AS x WHERE x.fingerprint = i.fingerprint), i.last_seen)
             ELSE i.last_seen END,
-        latest_entry_id = CASE WHEN d.top >= i.latest_entry_id THEN coalesce((SELECT max(x.id)
-            FROM {t.logs} AS x WHERE x.fingerprint = i.fingerprint), i.latest_entry_id)
+        latest_entry_id = CASE WHEN i.latest_entry_id = ANY(d.ids) THEN coalesce((SELECT x.id
+            FROM {t.logs} AS x WHERE x.fingerprint = i.fingerprint
+            ORDER BY x.ts DESC, x.id DESC LIMIT 1), i.latest_entry_id)
             ELSE i.latest_entry_id END
     FROM d WHERE i.fingerprint = d.fingerprint
-        AND (d.lo <= i.first_seen OR d.hi >= i.last_seen OR d.top >= i.latest_entry_id);
+        AND (d.lo <= i.first_seen OR d.hi >= i.last_seen OR i.latest_entry_id = ANY(d.ids));
     RETURN NULL;
 END $flare$"""
 
@@ -176,10 +177,11 @@ def _backfill(t: IssueTables) -> tuple[str, ...]:
         SELECT g.fingerprint, left({TITLE_SQL}, 300), {CULPRIT_SQL},
             l.event, l.level, g.n,
             (SELECT count(*) FROM {t.ips} AS p WHERE p.fingerprint = g.fingerprint),
-            g.lo, g.hi, g.top
-        FROM (SELECT fingerprint, count(*) AS n, min(ts) AS lo, max(ts) AS hi, max(id) AS top
+            g.lo, g.hi, l.id
+        FROM (SELECT fingerprint, count(*) AS n, min(ts) AS lo, max(ts) AS hi
               FROM {t.logs} WHERE fingerprint IS NOT NULL AND id < $1 GROUP BY 1) AS g
-        JOIN {t.logs} AS l ON l.id = g.top ON CONFLICT DO NOTHING""",
+        JOIN {t.logs} AS l ON l.id = (SELECT id FROM {t.logs} WHERE fingerprint = g.fingerprint
+            AND id < $1 ORDER BY ts DESC, id DESC LIMIT 1) ON CONFLICT DO NOTHING""",
     )
 
 

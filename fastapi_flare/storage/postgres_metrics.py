@@ -1,4 +1,4 @@
-"""PostgreSQL DDL and statements of the metrics rollup table ``{pg_table_name}_metrics``.
+"""PostgreSQL DDL and statements of ``{pg_table_name}_metrics`` and ``..._metrics_flushes``.
 
 Same layout as on SQLite (see ``sqlite_metrics``); histograms are ``bytea``. The DDL
 runs inside the backend's locked schema transaction, so processes starting together
@@ -7,25 +7,21 @@ do not race on ``CREATE TABLE``.
 
 from __future__ import annotations
 
-from fastapi_flare.metrics.model import ALL_ROUTES, COLUMNS, READ_COLUMNS
-from fastapi_flare.metrics.store import MetricsSql
+from fastapi_flare.metrics.model import ALL_ROUTES, COLUMNS, KEY, READ_COLUMNS
+from fastapi_flare.metrics.store import FLUSHES_SUFFIX, TABLE_SUFFIX, MetricsSql
 from fastapi_flare.storage.extensions import PgNames, quote_ident
-
-SUFFIX = "metrics"
-KEY = ("resolution", "bucket_start", "route", "method", "writer")
 
 
 def ddl(names: PgNames) -> tuple[str, ...]:
-    """CREATE statements for the table of ``names``."""
-    table = names.table(SUFFIX)
-    index = quote_ident(names.raw(f"{SUFFIX}_route"))
+    """CREATE statements for the metrics tables of ``names``."""
+    table = names.table(TABLE_SUFFIX)
+    index = quote_ident(names.raw(f"{TABLE_SUFFIX}_route"))
     return (
         f"""CREATE TABLE IF NOT EXISTS {table} (
             resolution integer NOT NULL,
             bucket_start bigint NOT NULL,
             route text NOT NULL,
             method text NOT NULL,
-            writer text NOT NULL,
             requests bigint NOT NULL,
             status_2xx bigint NOT NULL,
             status_3xx bigint NOT NULL,
@@ -36,14 +32,19 @@ def ddl(names: PgNames) -> tuple[str, ...]:
             duration_max double precision NOT NULL,
             hist_offset smallint NOT NULL,
             histogram bytea NOT NULL,
-            PRIMARY KEY (resolution, bucket_start, route, method, writer)
+            PRIMARY KEY ({", ".join(KEY)})
         )""",
         f"CREATE INDEX IF NOT EXISTS {index} ON {table} (resolution, route, bucket_start)",
+        f"""CREATE TABLE IF NOT EXISTS {names.table(FLUSHES_SUFFIX)} (
+            writer text PRIMARY KEY,
+            seq bigint NOT NULL,
+            at bigint NOT NULL
+        )""",
     )
 
 
-def statements(table: str) -> MetricsSql:
-    """Statements for the (quoted) metrics table ``table``."""
+def statements(table: str, flushes: str) -> MetricsSql:
+    """Statements for the (quoted) tables ``table`` and ``flushes``."""
     values = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in KEY)
     read = ", ".join(READ_COLUMNS)
@@ -53,9 +54,21 @@ def statements(table: str) -> MetricsSql:
             f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({values}) "
             f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
         ),
+        select_bucket=f"SELECT {read} FROM {table} WHERE resolution = $1 AND bucket_start = $2",
         select_totals=f"SELECT {read} FROM {table} WHERE {window} AND route = '{ALL_ROUTES}'",
         select_routes=f"SELECT {read} FROM {table} WHERE {window} AND route <> '{ALL_ROUTES}'",
-        delete_before=(
-            f"DELETE FROM {table} WHERE resolution = $1 AND bucket_start < $2 RETURNING 1"
+        delete_totals_before=(
+            f"DELETE FROM {table} WHERE resolution = $1 AND route = '{ALL_ROUTES}' "
+            "AND bucket_start < $2 RETURNING 1"
         ),
+        delete_routes_before=(
+            f"DELETE FROM {table} WHERE resolution = $1 AND bucket_start < $2 "
+            f"AND route <> '{ALL_ROUTES}' RETURNING 1"
+        ),
+        select_flush=f"SELECT seq FROM {flushes} WHERE writer = $1",
+        upsert_flush=(
+            f"INSERT INTO {flushes} (writer, seq, at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (writer) DO UPDATE SET seq = EXCLUDED.seq, at = EXCLUDED.at"
+        ),
+        delete_flushes_before=f"DELETE FROM {flushes} WHERE at < $1 RETURNING 1",
     )

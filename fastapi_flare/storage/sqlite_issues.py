@@ -96,11 +96,11 @@ DDL: tuple[str, ...] = (
                 FROM {LOGS} WHERE fingerprint = old.fingerprint), first_seen) ELSE first_seen END,
             last_seen = CASE WHEN old.ts >= last_seen THEN coalesce((SELECT max(ts)
                 FROM {LOGS} WHERE fingerprint = old.fingerprint), last_seen) ELSE last_seen END,
-            latest_entry_id = CASE WHEN old.id >= latest_entry_id THEN coalesce((SELECT max(id)
-                FROM {LOGS} WHERE fingerprint = old.fingerprint), latest_entry_id)
-                ELSE latest_entry_id END
+            latest_entry_id = CASE WHEN old.id = latest_entry_id THEN coalesce((SELECT id
+                FROM {LOGS} WHERE fingerprint = old.fingerprint ORDER BY ts DESC, id DESC
+                LIMIT 1), latest_entry_id) ELSE latest_entry_id END
         WHERE fingerprint = old.fingerprint
-            AND (old.ts <= first_seen OR old.ts >= last_seen OR old.id >= latest_entry_id);
+            AND (old.ts <= first_seen OR old.ts >= last_seen OR old.id = latest_entry_id);
     END""",
 )
 
@@ -128,10 +128,11 @@ BACKFILL: tuple[str, ...] = (
         SELECT g.fingerprint, substr({TITLE_SQL}, 1, 300), {CULPRIT_SQL},
             l.event, l.level, g.n,
             (SELECT count(*) FROM {_P} AS p WHERE p.fingerprint = g.fingerprint),
-            g.lo, g.hi, g.top
-        FROM (SELECT fingerprint, count(*) AS n, min(ts) AS lo, max(ts) AS hi, max(id) AS top
+            g.lo, g.hi, l.id
+        FROM (SELECT fingerprint, count(*) AS n, min(ts) AS lo, max(ts) AS hi
               FROM {LOGS} WHERE fingerprint IS NOT NULL AND id < ?1 GROUP BY fingerprint) AS g
-        JOIN {LOGS} AS l ON l.id = g.top) WHERE true ON CONFLICT DO NOTHING""",
+        JOIN {LOGS} AS l ON l.id = (SELECT id FROM {LOGS} WHERE fingerprint = g.fingerprint
+            AND id < ?1 ORDER BY ts DESC, id DESC LIMIT 1)) WHERE true ON CONFLICT DO NOTHING""",
     f"INSERT INTO {_S} (key, value) VALUES ('{BACKFILL_KEY}', '1') ON CONFLICT DO NOTHING",
 )
 

@@ -207,3 +207,18 @@ async def test_without_trigram_index_search_is_an_ilike_scan(pg_backend: Backend
 async def test_commit_durability_setting(pg_backend: Backend, durable: bool, expected: str) -> None:
     storage = await pg_backend.open(synchronous_commit=durable)
     assert await storage.fetch_all("SHOW synchronous_commit") == [(expected,)]
+
+
+@pytest.mark.parametrize(
+    ("dsn", "reason"),
+    [
+        ("not a dsn", "invalid DSN"),
+        ("mysql://user@host/db", "invalid DSN"),
+        ("postgresql://root@127.0.0.1:5432/test?sslmode=bogus", "sslmode"),
+    ],
+)
+async def test_malformed_dsns_are_readable_errors(dsn: str, reason: str) -> None:
+    storage = PostgresStorage(dsn, connect_timeout=2)
+    with pytest.raises(StorageError, match=reason):
+        await storage.open()
+    await storage.close()
