@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from fastapi_flare.capture.handlers import wrap_app_exception_handlers
 from fastapi_flare.capture.middleware import FlareCaptureMiddleware
 from fastapi_flare.config import FlareConfig
+from fastapi_flare.metrics import install_metrics
 from fastapi_flare.runtime import FlareRuntime
 from fastapi_flare.storage.factory import create_storage
 
@@ -121,11 +122,6 @@ def _install_dashboard(app: FastAPI, runtime: FlareRuntime, auth: DependsParam |
 
 
 def _install_metrics(runtime: FlareRuntime) -> None:
-    """Attach the per-route metrics aggregator when enabled (no-op until available)."""
-    if not runtime.config.metrics_enabled:
-        return
-    try:
-        from fastapi_flare.metrics import install_metrics
-    except ImportError:
-        return
-    install_metrics(runtime)
+    """Attach the per-route metrics aggregator when enabled."""
+    if runtime.config.metrics_enabled:
+        install_metrics(runtime)

@@ -6,16 +6,17 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fastapi_flare.dashboard.core import Dashboard, fragment_target
 from fastapi_flare.dashboard.nav import StatCard
 from fastapi_flare.dashboard.params import clean_text
-from fastapi_flare.metrics.charts import error_chart, latency_chart, requests_chart
+from fastapi_flare.metrics.charts import Chart, error_chart, latency_chart, requests_chart
 from fastapi_flare.metrics.model import OTHER_ROUTE, UNMATCHED_ROUTE
 from fastapi_flare.metrics.ranges import DEFAULT_RANGE, RANGES, MetricsRange, parse_range
 from fastapi_flare.metrics.reader import (
@@ -29,9 +30,6 @@ from fastapi_flare.metrics.store import store_for
 from fastapi_flare.metrics.units import format_count, format_latency, format_rate
 from fastapi_flare.schema import StorageError
 from fastapi_flare.service import FlareService, StorageUnavailable
-
-if TYPE_CHECKING:
-    from fastapi_flare.dashboard.core import Dashboard
 
 TAB = "metrics"
 # Swap targets of metrics.html; each is a block whose root element has this id.
@@ -101,7 +99,7 @@ class MetricsParams:
         return "descending" if self.descending else "ascending"
 
 
-def _charts(overview: MetricsOverview) -> list[Any]:
+def _charts(overview: MetricsOverview) -> list[Chart]:
     points = overview.series
     selected = overview.range
     return [
@@ -113,8 +111,6 @@ def _charts(overview: MetricsOverview) -> list[Any]:
 
 def register(router: APIRouter, dash: Dashboard) -> None:
     """Add the Metrics route to ``router``."""
-    from fastapi_flare.dashboard.core import fragment_target
-
     service = dash.service
 
     @router.get("/metrics")
