@@ -23,6 +23,8 @@ MAX_SEARCH_CHARS = 1024
 # Ids are 64-bit; anything longer cannot exist and is answered with "not found".
 _ID_PATTERN = re.compile(r"^[0-9]{1,18}$")
 REPLACEMENT_CHAR = "\ufffd"
+# The storage panel counts rows waiting for the search index up to this many.
+PENDING_CAP = 100_000
 
 Direction = Literal["desc", "asc"]
 
@@ -209,3 +211,10 @@ class PagePlan:
         """Ascending only when paging to newer rows; otherwise newest first."""
         direction: Direction = "asc" if after_id is not None and before_id is None else "desc"
         return cls(before_id, after_id, direction, clamp_limit(limit))
+
+
+def pending_text(pending: int) -> str:
+    """``"12 rows pending"``, or ``"over 100000 rows pending"`` past the cap."""
+    if pending > PENDING_CAP:
+        return f"over {PENDING_CAP} rows pending"
+    return f"{pending} rows pending"

@@ -38,7 +38,6 @@ from fastapi_flare.storage._sql import (
     LOG_COLUMNS,
     REQUEST_COLUMNS,
     Params,
-    id_bounds,
     log_filters,
     request_filters,
     select_list,
@@ -86,7 +85,9 @@ class PostgresStorage:
             raise ValueError(f"table_name {table_name!r} is not a plain SQL identifier")
         self.table_name = table_name
         self.names = PgNames(table_name)
-        settings = {"application_name": application_name}
+        # Dashboard filters vary wildly in selectivity; a cached generic plan
+        # chosen for one search term can take seconds for the next.
+        settings = {"application_name": application_name, "plan_cache_mode": "force_custom_plan"}
         if not synchronous_commit:
             # Batches commit without waiting for the WAL flush: a server crash may
             # lose the last fraction of a second of entries, never consistency.
@@ -118,7 +119,7 @@ class PostgresStorage:
             return
         await self._db.connect()
         try:
-            async with self._db.write(lock_key=DDL_LOCK_KEY) as tx:
+            async with self._db.write(DDL_LOCK_KEY) as tx:
                 self._search = await create_schema(
                     tx, search=self._want_search, extensions=tuple(self._extensions)
                 )
@@ -194,26 +195,14 @@ class PostgresStorage:
         term = search_term(query.search)
         upto = await search.search_upto(self._db, LOG_SEARCH) if term and self._search else None
 
+        def filters(p: Params) -> list[str]:
+            return log_filters(query, p, utc, "t")
+
         async def fetch(
             before: int | None, after: int | None, direction: Direction, limit: int
         ) -> list[tuple[int, FlareLogEntry]]:
-            def filters(p: Params, id_col: str) -> list[str]:
-                conds = log_filters(query, p, utc, "t")
-                return [*conds, *id_bounds(p, id_col, before, after)]
-
-            p = Params("postgresql")
-            sql = search.page_sql(
-                self.names,
-                LOG_SEARCH,
-                LOG_COLUMNS,
-                filters,
-                p,
-                term=term,
-                upto=upto,
-                direction=direction,
-                limit=limit,
-            )
-            rows = await self._db.fetch_all(sql, p.values)
+            reader = search.PageReader(self._db, LOG_SEARCH, LOG_COLUMNS, filters, direction)
+            rows = await reader.page(term, upto, before, after, limit)
             return [(int(row[0]), to_log(row, utc)) for row in rows]
 
         return await keyset_page(fetch, query.before_id, query.after_id, query.limit)
@@ -223,25 +212,16 @@ class PostgresStorage:
         term = search_term(query.search)
         upto = await search.search_upto(self._db, REQUEST_SEARCH) if term and self._search else None
 
+        def filters(p: Params) -> list[str]:
+            return request_filters(query, p, "t")
+
         async def fetch(
             before: int | None, after: int | None, direction: Direction, limit: int
         ) -> list[tuple[int, FlareRequestEntry]]:
-            def filters(p: Params, id_col: str) -> list[str]:
-                return [*request_filters(query, p, "t"), *id_bounds(p, id_col, before, after)]
-
-            p = Params("postgresql")
-            sql = search.page_sql(
-                self.names,
-                REQUEST_SEARCH,
-                REQUEST_COLUMNS,
-                filters,
-                p,
-                term=term,
-                upto=upto,
-                direction=direction,
-                limit=limit,
+            reader = search.PageReader(
+                self._db, REQUEST_SEARCH, REQUEST_COLUMNS, filters, direction
             )
-            rows = await self._db.fetch_all(sql, p.values)
+            rows = await reader.page(term, upto, before, after, limit)
             return [(int(row[0]), to_request(row, utc)) for row in rows]
 
         return await keyset_page(fetch, query.before_id, query.after_id, query.limit)

@@ -1,10 +1,11 @@
 """PostgreSQL connections: the asyncpg pool, write transactions and error translation.
 
-Every write (batches, retention, search indexing, feature hooks) runs in
-``PgDatabase.write()``: a transaction that first takes a transaction-level
-advisory lock keyed by the table name. Writers of one table (in any process)
-therefore commit one after another, which keeps ids in commit order (the
-search indexer and keyset cursors rely on that) and the counters exact.
+Every write (batches, retention, feature hooks) runs in ``PgDatabase.write()``:
+a transaction that first takes a transaction-level advisory lock keyed by the
+table name. Writers of one table (in any process) therefore commit one after
+another, which keeps ids in commit order (the search indexer and keyset
+cursors rely on that: no row ever commits below an id already visible) and
+the counters exact.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class PgDatabase:
         self.command_timeout = command_timeout
         self.server_settings = server_settings
         self.write_key = advisory_key(f"table:{names.base}")
+        # The search indexer takes only this one, so batches never wait for it;
+        # retention takes both, so it never deletes rows the indexer is copying.
+        self.index_key = advisory_key(f"index:{names.base}")
         self.pool: asyncpg.Pool | None = None
 
     async def connect(self) -> None:
@@ -168,15 +172,18 @@ class PgDatabase:
             raise storage_error(exc) from exc
 
     @asynccontextmanager
-    async def write(self, lock_key: int | None = None) -> AsyncIterator[PgTx]:
-        """A transaction holding the write lock of this table (or of ``lock_key``).
+    async def write(self, *lock_keys: int) -> AsyncIterator[PgTx]:
+        """A transaction holding the write lock of this table (or the given locks).
 
-        BEGIN and the lock travel in one round trip, and statements the body
+        BEGIN and the locks travel in one round trip, and statements the body
         deferred travel with COMMIT: a batch costs three round trips, not five.
+        Locks are taken in the order given; callers keep one order (table lock
+        before index lock) so two transactions never wait on each other in a cycle.
         """
-        key = int(lock_key or self.write_key)
+        keys = lock_keys or (self.write_key,)
+        locks = "; ".join(f"SELECT pg_advisory_xact_lock({int(key)})" for key in keys)
         async with self.connection() as conn:
-            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({key})")
+            await conn.execute(f"BEGIN; {locks}")
             tx = PgTx(conn, self.names, self.command_timeout)
             try:
                 yield tx

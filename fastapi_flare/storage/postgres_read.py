@@ -11,6 +11,7 @@ from fastapi_flare.storage._common import (
     REQUEST_SERIES,
     from_micros,
     log_series,
+    pending_text,
     short_error,
     to_micros,
     utc,
@@ -38,6 +39,8 @@ async def stats(db: PgDatabase, now: datetime) -> LogStats:
 
     The latest error is searched from the start of the newest hour holding an
     error, so it is the true maximum timestamp yet reads only that last stretch.
+    ``level || ''`` keeps the planner on the ts index: through the level index
+    it would visit every error ever stored.
     """
     start = utc(now) - timedelta(hours=24)
     first_hour = to_micros(start) // HOUR_MICROS
@@ -52,8 +55,9 @@ async def stats(db: PgDatabase, now: datetime) -> LogStats:
                 WHERE ts >= $4 AND ts < $5),
             (SELECT count(*) FILTER (WHERE level = 'WARNING') FROM {logs}
                 WHERE ts >= $4 AND ts < $5),
-            (SELECT max(ts) FROM {logs} WHERE level = 'ERROR' AND ts >= to_timestamp(
-                (SELECT max(bucket) FROM {counts} WHERE series = $1) * 3600))""",
+            (SELECT ts FROM {logs} WHERE (level || '') = 'ERROR' AND ts >= to_timestamp(
+                (SELECT max(bucket) FROM {counts} WHERE series = $1) * 3600)
+                ORDER BY ts DESC LIMIT 1)""",
         (log_series("ERROR"), log_series("WARNING"), first_hour, start, edge_end),
     )
     c_err, c_warn, total, e_err, e_warn, latest = rows[0]
@@ -90,7 +94,7 @@ async def overview(
         if searchable:
             pending = await search.pending_rows(db, LOG_SEARCH)
             pending += await search.pending_rows(db, REQUEST_SEARCH)
-            status = f"pg_trgm, {pending} rows pending"
+            status = f"pg_trgm, {pending_text(pending)}"
     except StorageError as exc:
         info.error = short_error(exc)
         return info

@@ -92,7 +92,7 @@ async def _delete_chunks(
     )
     total = 0
     while True:
-        async with db.write() as tx:
+        async with db.write(db.write_key, db.index_key) as tx:
             deleted = await tx.fetch_all(sql, (arg,))
             series = (
                 (log_series(kind) if not suffix else REQUEST_SERIES, hour_bucket(ts))

@@ -24,6 +24,7 @@ from fastapi_flare.storage._common import short_error
 from fastapi_flare.storage.extensions import quote_ident
 
 SQLITE_ERRORS = (sqlite3.Error, aiosqlite.Error, OSError, ValueError)
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 def storage_error(path: str, exc: BaseException) -> StorageError:
@@ -43,6 +44,11 @@ def is_busy(exc: BaseException) -> bool:
 def make_parent_folder(path: str) -> None:
     """Create the folder that will hold the database file."""
     Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def probe_open(path: str) -> None:
+    """Raise sqlite3.Error now if the file cannot be opened (or created) at all."""
+    sqlite3.connect(path).close()
 
 
 def resolved_path(path: str) -> str:
@@ -108,6 +114,11 @@ class SqliteDatabase:
             self._writer = await self._open_connection("IMMEDIATE")
             await self._retry_busy(self._writer, "PRAGMA journal_mode=WAL")
             await self._writer.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints (copy WAL into the file + fsync) every ~40 MB rather
+            # than every 4 MB: at a million rows a batch dirties index pages all
+            # over the file, and the default made checkpoints the writer's main
+            # cost (measured 2-3x ingest at 1M rows).
+            await self._writer.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         except SQLITE_ERRORS as exc:
             await self.close()
             raise storage_error(self.path, exc) from exc
@@ -125,6 +136,9 @@ class SqliteDatabase:
     async def _open_connection(
         self, isolation_level: Literal["IMMEDIATE"] | None
     ) -> aiosqlite.Connection:
+        # Open a throwaway connection first: when aiosqlite's own connect fails it
+        # leaves its thread to report to the event loop later, which may be gone.
+        await asyncio.to_thread(probe_open, self.path)
         conn = await aiosqlite.connect(
             self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=isolation_level
         )

@@ -41,7 +41,7 @@ TABLES = IssueTables(
     settings="flare_settings",
 )
 BACKFILL_KEY = "issues_backfilled"
-PAIRS_PER_QUERY = 400  # (fingerprint, ip) pairs per lookup: 800 parameters
+IPS_PER_STATEMENT = 500  # rows per multi-row upsert: 1,500 parameters
 _I, _H, _P, _S = TABLES.issues, TABLES.hours, TABLES.ips, TABLES.settings
 _HOUR = "ts / 3600000000"
 
@@ -105,7 +105,6 @@ DDL: tuple[str, ...] = (
 )
 
 SET_FINGERPRINT = f"UPDATE {LOGS} SET fingerprint = ? WHERE id = ?"
-ADD_IP = f"INSERT INTO {_P} AS t (fingerprint, ip, n) VALUES (?, ?, ?) {add_counter_sql('ip')}"
 ADD_HOUR = (
     f"INSERT INTO {_H} AS t (fingerprint, hour, n) VALUES (?, ?, ?) {add_counter_sql('hour')}"
 )
@@ -145,18 +144,26 @@ async def backfill_once(tx: WriteTx, below_id: int) -> None:
             await tx.execute(statement, (below_id,) if "?1" in statement else ())
 
 
-async def _new_ip_pairs(tx: WriteTx, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (fingerprint, ip) pairs not counted yet (the write lock is held: exact)."""
-    known: set[tuple[str, str]] = set()
-    for start in range(0, len(pairs), PAIRS_PER_QUERY):
-        chunk = pairs[start : start + PAIRS_PER_QUERY]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        rows = await tx.fetch_all(
-            f"SELECT fingerprint, ip FROM {_P} WHERE (fingerprint, ip) IN (VALUES {values})",
-            [value for pair in chunk for value in pair],
+async def add_ips(tx: WriteTx, rows: list[tuple[str, str, int]]) -> dict[str, int]:
+    """Count IPs per issue; returns how many IPs each issue sees for the first time.
+
+    One multi-row upsert per chunk: a row whose count equals what this batch adds
+    was just created (counter rows at zero are deleted, never kept).
+    """
+    new_ips: dict[str, int] = {}
+    for start in range(0, len(rows), IPS_PER_STATEMENT):
+        chunk = rows[start : start + IPS_PER_STATEMENT]
+        added = {(fp, ip): n for fp, ip, n in chunk}
+        returned = await tx.fetch_all(
+            f"INSERT INTO {_P} AS t (fingerprint, ip, n) VALUES "
+            + ", ".join("(?, ?, ?)" for _ in chunk)
+            + f" {add_counter_sql('ip')} RETURNING fingerprint, ip, n",
+            [value for row in chunk for value in row],
         )
-        known.update((str(fp), str(ip)) for fp, ip in rows)
-    return set(pairs) - known
+        for fingerprint, ip, n in returned:
+            if n == added[(fingerprint, ip)]:
+                new_ips[fingerprint] = new_ips.get(fingerprint, 0) + 1
+    return new_ips
 
 
 class SqliteIssueHooks:
@@ -186,13 +193,8 @@ class SqliteIssueHooks:
             await tx.executemany(SET_FINGERPRINT, missing)
         deltas = deltas_for(rows)
         ips = ip_rows(deltas)
-        new_pairs = await _new_ip_pairs(tx, [(fp, ip) for fp, ip, _ in ips]) if ips else set()
-        if ips:
-            await tx.executemany(ADD_IP, ips)
+        new_ips = await add_ips(tx, ips) if ips else {}
         await tx.executemany(ADD_HOUR, hour_rows(deltas))
-        new_ips: dict[str, int] = {}
-        for fingerprint, _ in new_pairs:
-            new_ips[fingerprint] = new_ips.get(fingerprint, 0) + 1
         await tx.executemany(
             UPSERT_ISSUE,
             [

@@ -13,6 +13,7 @@ from fastapi_flare.storage._common import (
     REQUEST_SERIES,
     from_micros,
     log_series,
+    pending_text,
     short_error,
     to_micros,
     utc,
@@ -49,6 +50,8 @@ async def stats(db: SqliteDatabase, now: datetime) -> LogStats:
 
     The latest error is searched from the start of the newest hour holding an
     error, so it is the true maximum timestamp yet reads only that last stretch.
+    ``+level`` keeps SQLite on the ts index: through the level index it would
+    visit every error ever stored (seconds at a million rows).
     """
     start = to_micros(utc(now) - timedelta(hours=24))
     first_hour = start // HOUR_MICROS
@@ -60,8 +63,9 @@ async def stats(db: SqliteDatabase, now: datetime) -> LogStats:
             (SELECT coalesce(sum(n), 0) FROM {COUNTS} WHERE series IN (?1, ?2)),
             (SELECT coalesce(sum(level = 'ERROR'), 0) FROM {LOGS} WHERE ts >= ?4 AND ts < ?5),
             (SELECT coalesce(sum(level = 'WARNING'), 0) FROM {LOGS} WHERE ts >= ?4 AND ts < ?5),
-            (SELECT max(ts) FROM {LOGS} WHERE level = 'ERROR' AND ts >= (
-                SELECT max(bucket) FROM {COUNTS} WHERE series = ?1) * {HOUR_MICROS})""",
+            (SELECT ts FROM {LOGS} WHERE +level = 'ERROR' AND ts >= (
+                SELECT max(bucket) FROM {COUNTS} WHERE series = ?1) * {HOUR_MICROS}
+                ORDER BY ts DESC LIMIT 1)""",
         (log_series("ERROR"), log_series("WARNING"), first_hour, start, edge_end),
     )
     c_err, c_warn, total, e_err, e_warn, latest = rows[0]
@@ -110,7 +114,7 @@ async def search_status(db: SqliteDatabase, searchable: bool) -> str:
         return "none (LIKE scan)"
     pending = await search.pending_rows(db, LOG_SEARCH)
     pending += await search.pending_rows(db, REQUEST_SEARCH)
-    return f"FTS5 trigram, {pending} rows pending"
+    return f"FTS5 trigram, {pending_text(pending)}"
 
 
 def file_sizes(location: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fastapi_flare.storage._common import Direction, like_pattern
+from fastapi_flare.storage._common import PENDING_CAP, Direction, like_pattern
 from fastapi_flare.storage._sql import Params, order, select_list, where
 from fastapi_flare.storage.sqlite_db import SqliteDatabase
 from fastapi_flare.storage.sqlite_schema import META, SearchSpec
@@ -88,9 +88,12 @@ async def search_upto(db: SqliteDatabase, spec: SearchSpec) -> int:
 
 
 async def pending_rows(db: SqliteDatabase, spec: SearchSpec) -> int:
-    """Rows not yet in the search index (cheap: a rowid range count)."""
+    """Rows not yet in the search index, counted up to PENDING_CAP + 1."""
     upto = await search_upto(db, spec)
-    value = await db.fetch_value(f"SELECT count(*) FROM {spec.table} WHERE id > ?", (upto,))
+    value = await db.fetch_value(
+        f"SELECT count(*) FROM (SELECT 1 FROM {spec.table} WHERE id > ? LIMIT ?)",
+        (upto, PENDING_CAP + 1),
+    )
     return int(value or 0)
 
 

@@ -35,7 +35,9 @@ async def test_example_captures_into_its_own_table(
         await wait_until(runtime.worker.storage_ready.is_set)
 
         async def stored() -> bool:
-            return len((await storage.list_logs(LogQuery())).items) == 2
+            logs = await storage.list_logs(LogQuery())
+            requests = await storage.list_requests(RequestQuery())
+            return len(logs.items) == 2 and len(requests.items) == 2
 
         await wait_until(stored)
         page = await storage.list_logs(LogQuery())

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -222,3 +223,40 @@ async def test_malformed_dsns_are_readable_errors(dsn: str, reason: str) -> None
     with pytest.raises(StorageError, match=reason):
         await storage.open()
     await storage.close()
+
+
+@pytest.mark.parametrize("window", [1, 7, 10_000])
+async def test_search_beyond_the_recent_window_uses_the_index(
+    pg_backend: Backend, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    from fastapi_flare.storage import postgres_search
+
+    monkeypatch.setattr(postgres_search, "WINDOW", window)
+    storage = await pg_backend.open()
+    batch = [
+        log(
+            f"row {i:03d}" + (" needle" if i % 7 == 0 else ""),
+            level="ERROR" if i % 2 else "WARNING",
+        )
+        for i in range(120)
+    ]
+    await storage.save_logs(batch)
+    await storage.build_search_index()
+    await storage.save_logs([log("row 120 needle", level="ERROR")])  # unindexed tail
+    older = [i for i in range(119, -1, -1) if i % 7 == 0]
+    needles = ["row 120 needle", *(f"row {i:03d} needle" for i in older)]
+    errors = ["row 120 needle", *(f"row {i:03d} needle" for i in older if i % 2)]
+
+    async def walk(**filters: Any) -> list[str]:
+        pages = [await storage.list_logs(LogQuery(limit=4, **filters))]
+        while pages[-1].older_cursor is not None:
+            query = LogQuery(limit=4, before_id=pages[-1].older_cursor, **filters)
+            pages.append(await storage.list_logs(query))
+        back = await storage.list_logs(
+            LogQuery(limit=4, after_id=pages[-1].newer_cursor, **filters)
+        )
+        assert back.items == pages[-2].items  # and back again, to newer rows
+        return [e.message for page in pages for e in page.items]
+
+    assert await walk(search="NEEDLE") == needles
+    assert await walk(search="needle", level="ERROR") == errors

@@ -13,6 +13,7 @@ import pytest
 
 from fastapi_flare.schema import LogQuery, StorageError
 from fastapi_flare.storage.sqlite import SqliteStorage
+from fastapi_flare.storage.sqlite_db import WAL_CHECKPOINT_PAGES
 from tests.storage.entries import NOW, all_messages, log
 from tests.storage.sqlite_proc import write_entries
 
@@ -47,6 +48,7 @@ async def test_pragmas_wal_normal_and_busy_timeout(tmp_path: Path, opened: Any) 
         assert await tx.fetch_all("PRAGMA journal_mode") == [("wal",)]
         assert await tx.fetch_all("PRAGMA synchronous") == [(1,)]  # NORMAL
         assert await tx.fetch_all("PRAGMA busy_timeout") == [(1234,)]
+        assert await tx.fetch_all("PRAGMA wal_autocheckpoint") == [(WAL_CHECKPOINT_PAGES,)]
     assert await storage.fetch_all("PRAGMA busy_timeout") == [(1234,)]
 
 

@@ -1,4 +1,5 @@
-/* fastapi-flare Issues view: "Select all" for the bulk actions (the rest works without it).
+/* fastapi-flare Issues view: "Select all" for the bulk actions, and no auto-refresh of the
+ * list while issues are selected (the rest works without JavaScript).
  * Served as a file because the Content-Security-Policy allows no inline script. */
 (function () {
   "use strict";
@@ -33,10 +34,23 @@
     }
   });
 
+  // An auto-refresh would replace the rows and drop the user's selection: skip it then.
+  document.addEventListener("htmx:confirm", function (event) {
+    var detail = event.detail;
+    var trigger = detail && detail.triggeringEvent;
+    if (!trigger || trigger.type !== "flare:refresh" || !detail.elt || detail.elt.id !== "issues") return;
+    if (detail.elt.querySelector("input[data-select]:checked")) event.preventDefault();
+  });
+
   document.addEventListener("htmx:afterSettle", function () {
     sync();
   });
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { sync(); });
-  else sync();
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () {
+      sync();
+    });
+  } else {
+    sync();
+  }
 })();
