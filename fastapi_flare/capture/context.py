@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +19,19 @@ def sane_request_id(raw: bytes | None) -> str:
         text = raw.decode("ascii")
         if text.isprintable() and text.strip() == text:
             return text
-    return str(uuid.uuid4())
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A random UUID4 string, without building a ``uuid.UUID`` (a quarter of the cost).
+
+    ``str(uuid.uuid4())`` was the largest single cost of an untracked request.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(slots=True)

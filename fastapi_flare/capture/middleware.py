@@ -73,11 +73,13 @@ class FlareCaptureMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 ctx.status = message["status"]
-                headers = message.get("headers")
-                headers = list(headers) if headers is not None else []
-                if not any(name.lower() == REQUEST_ID_HEADER for name, _ in headers):
-                    headers.append((REQUEST_ID_HEADER, encoded_id))
-                    message = {**message, "headers": headers}
+                headers = message.get("headers") or ()
+                # A plain loop: a generator expression here cost more than the check.
+                for name, _ in headers:
+                    if name.lower() == REQUEST_ID_HEADER:
+                        break
+                else:
+                    message = {**message, "headers": [*headers, (REQUEST_ID_HEADER, encoded_id)]}
             await send(message)
 
         inner_receive = self._body_recorder(ctx, receive) if self._capture_body else receive

@@ -8,6 +8,8 @@ modules plug in through ``extensions``.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -22,6 +24,7 @@ from fastapi_flare.schema import (
     Page,
     PruneResult,
     RequestQuery,
+    StorageError,
     StorageOverview,
 )
 from fastapi_flare.storage import postgres_read as read
@@ -59,7 +62,11 @@ from fastapi_flare.storage.postgres_schema import (
     create_schema,
 )
 
+logger = logging.getLogger("fastapi_flare")
+
 INDEX_CHUNK_ROWS = 2000
+# How often prune() looks for tables with missing or stale planner statistics.
+STATS_CHECK_SECONDS = 60.0
 
 
 class PostgresStorage:
@@ -107,6 +114,7 @@ class PostgresStorage:
         self._extensions: list[StorageExtension] = []
         self._indexer = BackgroundIndexer(self._index_step, INDEX_CHUNK_ROWS, table_name)
         self._background_indexing = background_indexing
+        self._stats_checked_at = 0.0
 
     # ── lifecycle and extension helpers ─────────────────────────────────
     def add_extension(self, extension: StorageExtension) -> None:
@@ -173,7 +181,18 @@ class PostgresStorage:
             if extension.on_prune is not None:
                 async with self._db.write() as tx:
                     result = add_results(result, await extension.on_prune(tx, ctx))
+        if time.monotonic() - self._stats_checked_at > STATS_CHECK_SECONDS:
+            try:
+                await self.refresh_statistics()
+            except StorageError as exc:  # e.g. not the tables' owner: plans stay as they are
+                logger.debug("statistics refresh skipped: %s", exc)
         return result
+
+    async def refresh_statistics(self) -> list[str]:
+        """ANALYZE our tables when their statistics are missing or stale (see postgres_write)."""
+        self._stats_checked_at = time.monotonic()
+        suffixes = ["", "requests", *(["search", "requests_search"] if self._search else [])]
+        return await write.refresh_statistics(self._db, suffixes)
 
     async def _index_step(self, max_rows: int) -> int:
         done = await search.index_step(self._db, LOG_SEARCH, max_rows)
@@ -187,6 +206,7 @@ class PostgresStorage:
             total += done
             if done == 0:
                 break
+        await self.refresh_statistics()
         return total
 
     # ── reads ───────────────────────────────────────────────────────────

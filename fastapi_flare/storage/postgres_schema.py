@@ -147,7 +147,11 @@ def search_ddl(n: PgNames, spec: PgSearchSpec, trgm_schema: str) -> list[str]:
     opclass = f"{quote_ident(trgm_schema)}.gin_trgm_ops"
     return [
         f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, doc text NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (doc {opclass})",
+        # fastupdate off: rows arrive from the indexer in chunks, off the hot
+        # path, so queries never have to scan a pending list (which only
+        # autovacuum would empty).
+        f"CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (doc {opclass}) "
+        "WITH (fastupdate = off)",
         f"INSERT INTO {n.table('meta')} (key, value) VALUES ('{spec.meta_key}', 0) "
         "ON CONFLICT (key) DO NOTHING",
     ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi_flare.storage._common import PENDING_CAP, Direction, like_pattern
+from fastapi_flare.storage._common import Direction, like_pattern
 from fastapi_flare.storage._sql import Params, id_bounds, order, select_list, where
 from fastapi_flare.storage.postgres_db import PgDatabase
 from fastapi_flare.storage.postgres_schema import PgSearchSpec
@@ -161,13 +161,11 @@ async def search_upto(db: PgDatabase, spec: PgSearchSpec) -> int:
 
 
 async def pending_rows(db: PgDatabase, spec: PgSearchSpec) -> int:
-    """Rows not yet in the search table, counted up to PENDING_CAP + 1."""
+    """Rows not yet in the search table: ids above ``upto`` (gaps of rolled-back batches
+    count too; an index lookup, whatever the table size or its statistics)."""
     upto = await search_upto(db, spec)
-    value = await db.fetch_value(
-        f"SELECT count(*) FROM (SELECT 1 FROM {spec.content(db.names)} WHERE id > $1 LIMIT $2) x",
-        (upto, PENDING_CAP + 1),
-    )
-    return int(value or 0)
+    newest = await db.fetch_value(f"SELECT max(id) FROM {spec.content(db.names)}")
+    return max(int(newest or 0) - upto, 0)
 
 
 async def index_step(db: PgDatabase, spec: PgSearchSpec, max_rows: int) -> int:

@@ -16,7 +16,7 @@ from fastapi_flare.storage._common import (
     utc,
 )
 from fastapi_flare.storage._sql import LOG_COLUMNS, REQUEST_COLUMNS, log_row, request_row
-from fastapi_flare.storage.extensions import SavedLog, StorageExtension
+from fastapi_flare.storage.extensions import SavedLog, StorageExtension, quote_ident
 from fastapi_flare.storage.postgres_db import PgDatabase, PgTx
 
 KNOWN_SERIES = frozenset({REQUEST_SERIES, *(log_series(level) for level in LEVELS)})
@@ -125,3 +125,34 @@ async def prune_logs(db: PgDatabase, older_than: datetime, max_entries: int, sea
 async def prune_requests(db: PgDatabase, max_requests: int, search: bool) -> int:
     """Keep the ``max_requests`` newest tracked requests (a ring buffer)."""
     return await _cap_rows(db, "requests", max_requests, search)
+
+
+# Our tables are re-analysed when this share of their rows changed since the
+# last ANALYZE (autovacuum uses 10%, so with autovacuum on this rarely fires).
+STALE_SHARE = 0.2
+MIN_CHANGED_ROWS = 1000
+
+
+async def refresh_statistics(db: PgDatabase, suffixes: Sequence[str]) -> list[str]:
+    """ANALYZE those of our tables whose planner statistics are missing or stale.
+
+    Servers without autovacuum (common in tests and some managed setups) never
+    analyse a new table; the planner then guesses row counts and can pick plans
+    that take seconds at a million rows. Returns the tables analysed.
+    """
+    names = [db.names.raw(suffix) for suffix in suffixes]
+    rows = await db.fetch_all(
+        "SELECT relname, n_live_tup, n_mod_since_analyze, "
+        "coalesce(last_analyze, last_autoanalyze) IS NULL "
+        "FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = ANY($1)",
+        (names,),
+    )
+    analysed = []
+    for name, live, changed, never in rows:
+        # A never-analysed table is analysed whatever its counters say: they
+        # reach pg_stat_user_tables up to a second late (and it is cheap).
+        if never or changed >= max(MIN_CHANGED_ROWS, STALE_SHARE * live):
+            async with db.connection() as conn:
+                await conn.execute(f"ANALYZE {quote_ident(name)}")
+            analysed.append(str(name))
+    return analysed

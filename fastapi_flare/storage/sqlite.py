@@ -39,7 +39,6 @@ from fastapi_flare.storage._sql import (
     LOG_COLUMNS,
     REQUEST_COLUMNS,
     Params,
-    id_bounds,
     log_filters,
     request_filters,
     select_list,
@@ -173,24 +172,17 @@ class SqliteStorage:
         term = search_term(query.search)
         upto = await search.search_upto(self._db, LOG_SEARCH) if term and self._search else None
 
+        def filters(p: Params) -> list[str]:
+            return log_filters(query, p, to_micros, "t")
+
         async def fetch(
             before: int | None, after: int | None, direction: Direction, limit: int
         ) -> list[tuple[int, FlareLogEntry]]:
-            def filters(p: Params, id_col: str) -> list[str]:
-                conds = log_filters(query, p, to_micros, "t")
-                return [*conds, *id_bounds(p, id_col, before, after)]
-
             p = Params("sqlite")
             sql = search.page_sql(
-                LOG_SEARCH,
-                LOG_COLUMNS,
-                filters,
-                p,
-                term=term,
-                upto=upto,
-                direction=direction,
-                limit=limit,
-            )
+                LOG_SEARCH, LOG_COLUMNS, filters, p, term=term, upto=upto,
+                before=before, after=after, direction=direction, limit=limit,
+            )  # fmt: skip
             rows = await self._db.fetch_all(sql, p.values)
             return [(int(row[0]), to_log(row, from_micros)) for row in rows]
 
@@ -201,23 +193,17 @@ class SqliteStorage:
         term = search_term(query.search)
         upto = await search.search_upto(self._db, REQUEST_SEARCH) if term and self._search else None
 
+        def filters(p: Params) -> list[str]:
+            return request_filters(query, p, "t")
+
         async def fetch(
             before: int | None, after: int | None, direction: Direction, limit: int
         ) -> list[tuple[int, FlareRequestEntry]]:
-            def filters(p: Params, id_col: str) -> list[str]:
-                return [*request_filters(query, p, "t"), *id_bounds(p, id_col, before, after)]
-
             p = Params("sqlite")
             sql = search.page_sql(
-                REQUEST_SEARCH,
-                REQUEST_COLUMNS,
-                filters,
-                p,
-                term=term,
-                upto=upto,
-                direction=direction,
-                limit=limit,
-            )
+                REQUEST_SEARCH, REQUEST_COLUMNS, filters, p, term=term, upto=upto,
+                before=before, after=after, direction=direction, limit=limit,
+            )  # fmt: skip
             rows = await self._db.fetch_all(sql, p.values)
             return [(int(row[0]), to_request(row, from_micros)) for row in rows]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -93,7 +94,7 @@ class SqliteDatabase:
     """The two connections of one SQLite file plus the lock that orders writes."""
 
     def __init__(self, path: str, busy_timeout_ms: int) -> None:
-        self.path = path
+        self.path = os.path.expanduser(path)  # "~/flare.db" works like in a shell
         self.busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None

@@ -20,15 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from fastapi_flare.storage._common import PENDING_CAP, Direction, like_pattern
-from fastapi_flare.storage._sql import Params, order, select_list, where
+from fastapi_flare.storage._sql import Params, id_bounds, order, select_list, where
 from fastapi_flare.storage.sqlite_db import SqliteDatabase
 from fastapi_flare.storage.sqlite_schema import META, SearchSpec
 
 MIN_TRIGRAM_CHARS = 3
 
-# filters(params, id_column) -> conditions; called once per query part because
-# SQLite placeholders are positional and each part binds its own copies.
-Filters = Callable[[Params, str], list[str]]
+# filters(params) -> conditions on the content table aliased ``t`` (no id bounds).
+Filters = Callable[[Params], list[str]]
 
 
 def like_condition(alias: str, columns: Sequence[str], p: Params, term: str) -> str:
@@ -51,6 +50,8 @@ def page_sql(
     *,
     term: str | None,
     upto: int | None,
+    before: int | None,
+    after: int | None,
     direction: Direction,
     limit: int,
 ) -> str:
@@ -61,16 +62,20 @@ def page_sql(
     cols = select_list("t", columns)
     table = f"FROM {spec.table} AS t"
     if term is None or upto is None or len(term) < MIN_TRIGRAM_CHARS:
-        conds = filters(p, "t.id")
+        conds = [*filters(p), *id_bounds(p, "t.id", before, after)]
         if term is not None:
             conds.append(like_condition("t", spec.columns, p, term))
         return f"SELECT {cols} {table}{where(conds)}{order('t.id', direction)} LIMIT {p(limit)}"
-    tail_conds = [f"t.id > {p(upto)}", *filters(p, "t.id")]
+    tail_low = upto if after is None else max(upto, after)
+    tail_conds = [*filters(p), *id_bounds(p, "t.id", before, tail_low)]
     tail_conds.append(like_condition("t", spec.columns, p, term))
     tail = f"SELECT {cols} {table}{where(tail_conds)}{order('t.id', direction)} LIMIT {p(limit)}"
-    # Bounds go on f.rowid so FTS5 walks its doclists in id order and stops early.
-    fts_conds = [f"{spec.fts} MATCH {p(fts_phrase(term))}", f"f.rowid <= {p(upto)}"]
-    fts_conds.extend(filters(p, "f.rowid"))
+    # One upper bound only, on f.rowid: FTS5 uses a single rowid bound to start
+    # its walk; a second one would only be checked row by row after it.
+    high = upto if before is None else min(upto, before - 1)
+    fts_conds = [f"{spec.fts} MATCH {p(fts_phrase(term))}", f"f.rowid <= {p(high)}"]
+    fts_conds += id_bounds(p, "f.rowid", None, after)
+    fts_conds += filters(p)
     indexed = (
         f"SELECT {cols} FROM {spec.fts} AS f JOIN {spec.table} AS t ON t.id = f.rowid"
         f"{where(fts_conds)}{order('f.rowid', direction)} LIMIT {p(limit)}"

@@ -158,7 +158,7 @@ async def test_static_assets_are_versioned_cached_and_compressed(dash: Dash) -> 
         str(tag.get("href") or tag.get("src")) for tag in soup.select("link[href], script[src]")
     ]
     names = sorted(url.split("/static/")[1].split("?")[0] for url in urls)
-    assert names == ["flare.css", "flare.js", "flare.svg", "htmx.min.js"]
+    assert names == ["flare.css", "flare.js", "flare.svg", "htmx.min.js", "metrics.css"]
     for url in urls:
         assert "?v=" in url
         plain = await dash.http.get(url, headers={"Accept-Encoding": "identity"})

@@ -260,3 +260,23 @@ async def test_search_beyond_the_recent_window_uses_the_index(
 
     assert await walk(search="NEEDLE") == needles
     assert await walk(search="needle", level="ERROR") == errors
+
+
+async def test_missing_planner_statistics_are_refreshed(pg_backend: Backend) -> None:
+    storage = await pg_backend.open()
+    await storage.save_logs([log(f"m{i}") for i in range(50)])
+    await storage.save_requests([request(f"/r/{i}") for i in range(20)])
+    await storage.build_search_index()  # refreshes statistics at the end
+
+    async def analysed() -> set[str]:
+        rows = await storage.fetch_all(
+            "SELECT relname FROM pg_stat_user_tables WHERE starts_with(relname, $1) "
+            "AND coalesce(last_analyze, last_autoanalyze) IS NOT NULL",
+            (pg_backend.table,),
+        )
+        return {str(row[0]) for row in rows}
+
+    table = pg_backend.table
+    expected = {table, f"{table}_requests", f"{table}_search", f"{table}_requests_search"}
+    assert expected <= await analysed()
+    assert await storage.refresh_statistics() == []  # nothing changed since

@@ -143,3 +143,13 @@ async def test_unreadable_json_comes_back_as_none(tmp_path: Path, opened: Any) -
         await tx.execute("UPDATE flare_logs SET context = '{broken', request_body = '[1, 2]'")
     [entry] = (await storage.list_logs(LogQuery())).items
     assert entry.context is None and entry.request_body is None
+
+
+async def test_home_relative_paths_are_expanded(
+    tmp_path: Path, opened: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    storage = await opened(Path("~/flare-home/flare.db"))
+    await storage.save_logs([log("at home")])
+    assert (tmp_path / "flare-home" / "flare.db").is_file()
+    assert (await storage.overview()).location == str(tmp_path / "flare-home" / "flare.db")

@@ -1,0 +1,1 @@
+"""The apps, load clients and helpers the benchmarks run."""

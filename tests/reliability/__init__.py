@@ -1,0 +1,1 @@
+"""Reliability and security suite: injected faults, shutdown, many workers, fuzzing, secrets."""
