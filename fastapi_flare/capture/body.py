@@ -20,7 +20,12 @@ def summarise_body(
     if truncated:
         info["truncated"] = True
     parsed: Any = None
-    if not truncated and (media_type == "application/json" or media_type.endswith("+json")):
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if truncated and (is_json or media_type == "application/x-www-form-urlencoded"):
+        # A cut JSON or form body cannot be parsed, so its secrets could not be masked.
+        info["note"] = "body larger than max_request_body_bytes; not stored"
+        return sanitizer.mapping(info)
+    if not truncated and is_json:
         try:
             parsed = json.loads(raw)
         except (ValueError, RecursionError):
@@ -40,5 +45,21 @@ def summarise_body(
         except UnicodeDecodeError:
             info["note"] = "binary body not stored"
         else:
-            info["text"] = text
+            info.update(_text_body(text, truncated))
     return sanitizer.mapping(info)
+
+
+def _text_body(text: str, truncated: bool) -> dict[str, Any]:
+    """Text bodies that are really JSON or a form are parsed (so secrets get masked)."""
+    stripped = text.strip()
+    if not truncated and stripped[:1] in ("{", "["):
+        try:
+            return {"data": json.loads(stripped)}
+        except (ValueError, RecursionError):
+            pass
+    if "=" in stripped and ("&" in stripped or " " not in stripped):
+        try:
+            return {"data": dict(parse_qsl(stripped, keep_blank_values=True, strict_parsing=True))}
+        except ValueError:
+            pass
+    return {"text": text}

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from fastapi_flare.capture.body import summarise_body
 from fastapi_flare.capture.context import RequestContext
 from fastapi_flare.capture.fingerprint import fingerprint_for
-from fastapi_flare.capture.redact import Redactor
+from fastapi_flare.capture.redact import REDACTED, Redactor
 from fastapi_flare.capture.sanitize import Sanitizer, clean_text
 from fastapi_flare.config import FlareConfig
 from fastapi_flare.schema import FlareLogEntry, FlareRequestEntry, Level
@@ -131,6 +131,9 @@ def exception_title(exc: BaseException) -> str:
     name = (
         cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     )
+    if isinstance(exc, RequestValidationError):
+        # Its str() repeats every rejected input, secrets included; the fields are in context.
+        return f"{name}: {len(exc.errors())} validation error(s)"
     text = _safe_exc_str(exc)
     return f"{name}: {text}" if text else name
 
@@ -168,7 +171,7 @@ class EntryFactory:
             )
         elif isinstance(handled, RequestValidationError):
             event, message = "validation_error", "Request validation failed"
-            context["errors"] = handled.errors()
+            context["errors"] = self._validation_errors(handled)
         elif isinstance(handled, HTTPException):
             event = "http_exception"
             message = handled.detail if isinstance(handled.detail, str) else _reason(status)
@@ -181,7 +184,7 @@ class EntryFactory:
         query = ctx.scope.get("query_string", b"")
         if query:
             context["query"] = self.redactor.query_string(query.decode("latin-1"))
-        is_http = isinstance(exc, HTTPException) and unhandled is None
+        is_http = isinstance(exc, HTTPException | RequestValidationError) and unhandled is None
         stack = format_exception(exc) if exc is not None and not is_http else None
         entry = _construct(
             FlareLogEntry,
@@ -264,7 +267,10 @@ class EntryFactory:
             request_id=self._text(request_id, MAX_SHORT_FIELD) if request_id else None,
             endpoint=self._text(endpoint, MAX_SHORT_FIELD) if endpoint else None,
             http_method=self._text(http_method, 16) if http_method else None,
-            http_status=http_status if isinstance(http_status, int) else None,
+            # Out-of-range numbers would be refused by the database and block the writer.
+            http_status=http_status
+            if isinstance(http_status, int) and 100 <= http_status <= 999
+            else None,
             ip_address=None,
             duration_ms=None,
             error=self._text(error) if error else None,
@@ -280,6 +286,20 @@ class EntryFactory:
         if entry.fingerprint is None:
             entry.fingerprint = fingerprint_for(entry, exc, from_request=False)
         return entry
+
+    def _validation_errors(self, exc: RequestValidationError) -> list[Any]:
+        """Per-field errors; the rejected input is masked when its field is a secret."""
+        errors: list[Any] = []
+        for error in exc.errors():
+            if not isinstance(error, dict):
+                continue
+            loc = error.get("loc") or ()
+            if "input" in error and any(
+                isinstance(part, str) and self.redactor.is_secret(part) for part in loc
+            ):
+                error = {**error, "input": REDACTED}
+            errors.append(error)
+        return errors
 
     def _user_agent(self, ctx: RequestContext) -> str | None:
         raw = ctx.header(b"user-agent")

@@ -79,10 +79,23 @@ class Redactor:
         result: dict[str, str] = {}
         for raw_name, raw_value in raw:
             name = raw_name.decode("latin-1").lower()
-            value = REDACTED if self.is_secret(name) else raw_value.decode("latin-1")
+            value = (
+                REDACTED if self.is_secret(name) else self._mask_url(raw_value.decode("latin-1"))
+            )
             # Repeated headers are joined like HTTP does, so none is lost.
             result[name] = f"{result[name]}, {value}" if name in result else value
         return result
+
+    def _mask_url(self, value: str) -> str:
+        """Mask secret query parameters inside URL-like header values (Referer, ...)."""
+        if "?" not in value or "=" not in value:
+            return value
+        base, _, query = value.partition("?")
+        fragment = ""
+        if "#" in query:
+            query, _, fragment = query.partition("#")
+            fragment = "#" + fragment
+        return f"{base}?{self.query_string(query)}{fragment}"
 
     def query_string(self, query: str) -> str:
         """Mask the values of secret parameters in a query string."""
