@@ -297,6 +297,14 @@ def render(data: dict[str, Any]) -> str:
         "*CPU p50* is this process's CPU time per query (all threads): the whole cost on "
         "SQLite, the client's share on PostgreSQL. On a loaded machine it shows what the "
         "query costs apart from waiting for a core.",
+        "",
+        "What the figures rest on: the stats cards and row counts read per-hour counters kept "
+        "exact at write time; substring search uses a trigram index (SQLite FTS5, PostgreSQL "
+        "`pg_trgm` on a side table) that a background task fills behind the writer, while "
+        "rows it has not reached yet are scanned, so results are always complete; PostgreSQL "
+        "search reads the newest indexed rows in id order before it asks the trigram index. "
+        "The ingest runs include that indexer's work (CPU µs/entry counts every thread of "
+        "the process); the *indexer paused* row shows the writer alone.",
     ]
     for result in data["results"]:
         if "skipped" in result:

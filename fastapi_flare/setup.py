@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from fastapi_flare.capture.handlers import wrap_app_exception_handlers
 from fastapi_flare.capture.middleware import FlareCaptureMiddleware
 from fastapi_flare.config import FlareConfig
+from fastapi_flare.grouping import install_grouping
 from fastapi_flare.metrics import install_metrics
 from fastapi_flare.runtime import FlareRuntime
 from fastapi_flare.storage.factory import create_storage
@@ -43,6 +44,7 @@ def setup(app: FastAPI, config: FlareConfig | None = None) -> FlareRuntime:
     app.state.flare = runtime
 
     _install_metrics(runtime)
+    install_grouping(runtime.storage)
     auth_dependency = _install_auth(app, runtime)
     _install_dashboard(app, runtime, auth_dependency)
     wrap_app_exception_handlers(app.exception_handlers)

@@ -8,12 +8,18 @@ transactions then lock rows in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from fastapi_flare.capture.fingerprint import fingerprint_of
-from fastapi_flare.grouping.model import MAX_CULPRIT_CHARS, MAX_TITLE_CHARS, epoch_hour
+from fastapi_flare.grouping.model import (
+    HOUR_SECONDS,
+    MAX_CULPRIT_CHARS,
+    MAX_TITLE_CHARS,
+    epoch_hour,
+)
 from fastapi_flare.schema import FlareLogEntry, Level
 from fastapi_flare.storage._common import clean_text
 from fastapi_flare.storage.extensions import SavedLog
@@ -59,6 +65,18 @@ class IssueDelta:
     hours: dict[int, int] = field(default_factory=dict)
 
 
+def _hour(moment: datetime) -> int:
+    """``epoch_hour`` for the hot loop: the float timestamp, exact away from hour edges.
+
+    A float timestamp is off by far less than a second, so only a whole second that
+    touches an hour boundary can land in the wrong hour; those take the exact path.
+    """
+    whole = math.floor(moment.timestamp())
+    if whole % HOUR_SECONDS in (0, HOUR_SECONDS - 1):
+        return epoch_hour(moment)
+    return whole // HOUR_SECONDS
+
+
 def keyed(saved: Sequence[SavedLog]) -> list[Keyed]:
     """Saved entries with the fingerprint their row holds (derived when they had none)."""
     return [(item.id, clean_text(fingerprint_of(item.entry)), item.entry) for item in saved]
@@ -82,7 +100,6 @@ def deltas_for(entries: Iterable[Keyed]) -> list[IssueDelta]:
     cleaned once per issue and per IP at the end.
     """
     tallies: dict[str, _Tally] = {}
-    hour_of: dict[datetime, int] = {}  # entries of a batch share a few hours
     for row_id, fingerprint, entry in entries:
         moment = entry.timestamp
         tally = tallies.get(fingerprint)
@@ -96,10 +113,7 @@ def deltas_for(entries: Iterable[Keyed]) -> list[IssueDelta]:
         ip = entry.ip_address
         if ip:
             tally.ips[ip] = tally.ips.get(ip, 0) + 1
-        start = moment.replace(minute=0, second=0, microsecond=0)
-        hour = hour_of.get(start)
-        if hour is None:
-            hour = hour_of[start] = epoch_hour(start)
+        hour = _hour(moment)
         tally.hours[hour] = tally.hours.get(hour, 0) + 1
     deltas = []
     for fingerprint in sorted(tallies):

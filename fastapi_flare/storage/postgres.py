@@ -202,7 +202,7 @@ class PostgresStorage:
         """Index every pending row now (the background task does this gradually)."""
         total = 0
         while self._search:
-            done = await self._index_step(20_000)
+            done = await self._index_step(5_000)  # each step well within command_timeout
             total += done
             if done == 0:
                 break

@@ -51,6 +51,10 @@ class PgSearchSpec:
         """Quoted search table."""
         return quote_ident(self.search_raw(names))
 
+    def index(self, names: PgNames) -> str:
+        """Quoted name of the search table's trigram index."""
+        return names.table(f"{self.search_suffix}_trgm_idx")
+
     @property
     def meta_key(self) -> str:
         """Meta key holding the highest id already indexed."""
@@ -143,15 +147,11 @@ def counts_ddl(n: PgNames) -> list[str]:
 def search_ddl(n: PgNames, spec: PgSearchSpec, trgm_schema: str) -> list[str]:
     """Search table with its trigram index, and its progress row."""
     table = spec.search(n)
-    index = n.table(f"{spec.search_suffix}_trgm_idx")
+    index = spec.index(n)
     opclass = f"{quote_ident(trgm_schema)}.gin_trgm_ops"
     return [
         f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, doc text NOT NULL)",
-        # fastupdate off: rows arrive from the indexer in chunks, off the hot
-        # path, so queries never have to scan a pending list (which only
-        # autovacuum would empty).
-        f"CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (doc {opclass}) "
-        "WITH (fastupdate = off)",
+        f"CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (doc {opclass})",
         f"INSERT INTO {n.table('meta')} (key, value) VALUES ('{spec.meta_key}', 0) "
         "ON CONFLICT (key) DO NOTHING",
     ]

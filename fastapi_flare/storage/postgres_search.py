@@ -188,4 +188,8 @@ async def index_step(db: PgDatabase, spec: PgSearchSpec, max_rows: int) -> int:
             (upto, last),
         )
         await tx.execute(f"UPDATE {meta} SET value = $1 WHERE key = $2", (last, spec.meta_key))
+        # New entries sit in the GIN pending list, which every search scans
+        # linearly until a vacuum merges it; merge it now, in bulk, off the
+        # request path.
+        await tx.execute("SELECT gin_clean_pending_list(to_regclass($1))", (spec.index(db.names),))
         return count

@@ -160,11 +160,17 @@ async def test_connections_killed_under_load(running: PrivateCluster, tmp_path: 
     assert_still_fast(baseline, fault)
     accounted(runtime, baseline, fault, after)
     assert queue.dropped == 0
-    assert logs + requests == queue.written == queue.accepted
+    assert queue.written == queue.accepted
+    # No loss. A session killed after the server committed a batch but before the
+    # client heard so makes the writer send that batch again: at-least-once delivery,
+    # at most one batch per killed session.
+    duplicates = logs + requests - queue.accepted
+    assert 0 <= duplicates <= sum(killed) * runtime.config.worker_batch_size
     record(
         "postgresql sessions terminated under load",
         requests=baseline.sent + fault.sent + after.sent,
         stored=logs + requests,
+        duplicates=duplicates,
         dropped=queue.dropped,
         sessions_killed=sum(killed),
         p99_ms=(baseline.p99 * 1000, fault.p99 * 1000),
