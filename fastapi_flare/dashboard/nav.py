@@ -74,17 +74,6 @@ async def log_cards(service: FlareService, now: datetime) -> list[StatCard]:
             moment=stats.latest_error_at,
         ),
     ]
-    dropped = service.queue_status().dropped
-    if dropped:
-        cards.append(
-            StatCard(
-                "dropped",
-                "Dropped entries",
-                format_number(dropped),
-                hint="queue was full",
-                tone="error",
-            )
-        )
     return cards
 
 
@@ -96,7 +85,23 @@ async def metrics_cards(service: FlareService, now: datetime) -> Sequence[StatCa
     return await cards(service, now)
 
 
-CARD_PROVIDERS: list[CardProvider] = [log_cards, metrics_cards]
+async def dropped_cards(service: FlareService, now: datetime) -> list[StatCard]:
+    """Dropped entries: its own provider, so it shows while storage is down (when it matters)."""
+    dropped = service.queue_status().dropped
+    if not dropped:
+        return []
+    return [
+        StatCard(
+            "dropped",
+            "Dropped entries",
+            format_number(dropped),
+            hint="queue was full",
+            tone="error",
+        )
+    ]
+
+
+CARD_PROVIDERS: list[CardProvider] = [log_cards, dropped_cards, metrics_cards]
 
 
 async def collect_cards(
