@@ -156,7 +156,7 @@ class PostgresStorage:
         """COPY a batch in one transaction."""
         if not entries:
             return
-        async with self._db.write() as tx:
+        async with self._db.write(records_outcome=True) as tx:
             await write.insert_logs(tx, entries, self._extensions)
         self._indexer.notify_write()
 
@@ -164,7 +164,7 @@ class PostgresStorage:
         """COPY a batch of tracked requests in one transaction."""
         if not entries:
             return
-        async with self._db.write() as tx:
+        async with self._db.write(records_outcome=True) as tx:
             await write.insert_requests(tx, entries)
         self._indexer.notify_write()
 

@@ -98,6 +98,30 @@ class PgTx:
         )
 
 
+async def _abandon(conn: asyncpg.Connection) -> None:
+    """Roll back a failed hand-opened transaction, or drop the connection.
+
+    A connection whose last command was interrupted (timeout, cancellation,
+    server gone) may still be busy or mid-transaction; the pool must not hand
+    it out again, so it is terminated when a clean ROLLBACK is not possible.
+    """
+    try:
+        if conn.is_closed():
+            return
+        await asyncio.wait_for(conn.execute("ROLLBACK"), 2.0)
+    except asyncio.CancelledError:
+        _terminate(conn)
+        raise
+    except Exception:  # the original error is the one worth reporting
+        _terminate(conn)
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    # The pool may already have detached a connection it saw die.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
 class PgDatabase:
     """The pool of one storage plus its lock keys."""
 
@@ -124,6 +148,7 @@ class PgDatabase:
         # retention takes both, so it never deletes rows the indexer is copying.
         self.index_key = advisory_key(f"index:{names.base}")
         self.pool: asyncpg.Pool | None = None
+        self.last_write_error: str | None = None
 
     async def connect(self) -> None:
         """Create the pool; fails fast (connect timeout) when the server is unreachable."""
@@ -172,27 +197,34 @@ class PgDatabase:
             raise storage_error(exc) from exc
 
     @asynccontextmanager
-    async def write(self, *lock_keys: int) -> AsyncIterator[PgTx]:
+    async def write(self, *lock_keys: int, records_outcome: bool = False) -> AsyncIterator[PgTx]:
         """A transaction holding the write lock of this table (or the given locks).
 
         BEGIN and the locks travel in one round trip, and statements the body
         deferred travel with COMMIT: a batch costs three round trips, not five.
         Locks are taken in the order given; callers keep one order (table lock
         before index lock) so two transactions never wait on each other in a cycle.
+        ``records_outcome`` (entry writes only) keeps the outcome in
+        ``last_write_error`` for the storage panel.
         """
         keys = lock_keys or (self.write_key,)
         locks = "; ".join(f"SELECT pg_advisory_xact_lock({int(key)})" for key in keys)
-        async with self.connection() as conn:
-            await conn.execute(f"BEGIN; {locks}")
-            tx = PgTx(conn, self.names, self.command_timeout)
-            try:
-                yield tx
-                await conn.execute("; ".join([*tx.deferred, "COMMIT"]))
-            except BaseException:
-                if not conn.is_closed():
-                    with contextlib.suppress(*PG_ERRORS):
-                        await conn.execute("ROLLBACK")
-                raise
+        try:
+            async with self.connection() as conn:
+                try:
+                    await conn.execute(f"BEGIN; {locks}")
+                    tx = PgTx(conn, self.names, self.command_timeout)
+                    yield tx
+                    await conn.execute("; ".join([*tx.deferred, "COMMIT"]))
+                except BaseException:
+                    await _abandon(conn)
+                    raise
+        except StorageError as exc:
+            if records_outcome:
+                self.last_write_error = str(exc)
+            raise
+        if records_outcome:
+            self.last_write_error = None
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query on a pooled connection; plain tuples back."""

@@ -99,6 +99,8 @@ async def overview(
         info.error = short_error(exc)
         return info
     info.connected = True
+    if db.last_write_error:  # reads work, but the last write did not
+        info.error = f"Writes failing: {db.last_write_error}"
     info.log_count, info.request_count = int(n_logs), int(n_requests)
     info.oldest_entry_at = utc(oldest) if oldest is not None else None
     info.newest_entry_at = utc(newest) if newest is not None else None

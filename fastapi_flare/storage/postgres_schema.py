@@ -166,12 +166,16 @@ async def _trgm_schema(tx: PgTx) -> str | None:
     rows = await tx.fetch_all(sql)
     if rows:
         return str(rows[0][0])
+    # A savepoint: without the privilege, the rest of the DDL still commits.
+    # (Plain statements: the transaction was opened by hand, so asyncpg's own
+    # transaction() would try to BEGIN again.)
+    await tx.execute("SAVEPOINT flare_trgm")
     try:
-        # A savepoint: without the privilege, the rest of the DDL still commits.
-        async with tx.conn.transaction():
-            await tx.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        await tx.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     except asyncpg.PostgresError:
+        await tx.execute("ROLLBACK TO SAVEPOINT flare_trgm")
         return None
+    await tx.execute("RELEASE SAVEPOINT flare_trgm")
     rows = await tx.fetch_all(sql)
     return str(rows[0][0]) if rows else None
 

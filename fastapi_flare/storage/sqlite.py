@@ -8,6 +8,8 @@ Module layout: ``sqlite_db`` (connections, transactions, errors),
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -57,6 +59,8 @@ from fastapi_flare.storage.sqlite_schema import (
     trigram_available,
 )
 
+logger = logging.getLogger("fastapi_flare")
+
 INDEX_CHUNK_ROWS = 500  # ~30 ms of FTS5 work per transaction
 
 
@@ -81,6 +85,8 @@ class SqliteStorage:
         self._extensions: list[StorageExtension] = []
         self._indexer = BackgroundIndexer(self._index_step, INDEX_CHUNK_ROWS, "sqlite")
         self._background_indexing = background_indexing
+        self._reopen_lock = asyncio.Lock()
+        self._wanted_open = False  # between open() and close(): reconnect when lost
 
     # ── lifecycle and extension helpers ─────────────────────────────────
     def add_extension(self, extension: StorageExtension) -> None:
@@ -91,6 +97,10 @@ class SqliteStorage:
         """Create folder, file and schema; open the writer and reader connections."""
         if self._db.is_open:
             return
+        self._wanted_open = True
+        await self._connect()
+
+    async def _connect(self) -> None:
         await self._db.connect()
         try:
             want = self._want_search and trigram_available()
@@ -108,6 +118,10 @@ class SqliteStorage:
 
     async def close(self) -> None:
         """Stop the indexer and close both connections; safe to call twice."""
+        self._wanted_open = False
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
         await self._indexer.stop()
         await self._db.close()
 
@@ -120,11 +134,26 @@ class SqliteStorage:
         return await self._db.fetch_all(sql, params)
 
     # ── writes ──────────────────────────────────────────────────────────
+    async def _reopen_if_replaced(self) -> None:
+        # A deleted (or swapped) file stays writable through our open handles,
+        # so every later entry would vanish with the old inode: reopen instead,
+        # and keep trying on each write while the path cannot be opened.
+        if not self._wanted_open or (self._db.is_open and self._db.same_file()):
+            return
+        async with self._reopen_lock:
+            if not self._wanted_open or (self._db.is_open and self._db.same_file()):
+                return
+            if self._db.is_open:
+                logger.warning("SQLite file %s was deleted or replaced; reopening", self.path)
+                await self._disconnect()
+            await self._connect()
+
     async def save_logs(self, entries: Sequence[FlareLogEntry]) -> None:
         """Insert a batch in one transaction."""
         if not entries:
             return
-        async with self._db.write(begin=False) as tx:
+        await self._reopen_if_replaced()
+        async with self._db.write(begin=False, records_outcome=True) as tx:
             await write.insert_logs(tx, entries, self._extensions)
         self._indexer.notify_write()
 
@@ -132,7 +161,8 @@ class SqliteStorage:
         """Insert a batch of tracked requests in one transaction."""
         if not entries:
             return
-        async with self._db.write(begin=False) as tx:
+        await self._reopen_if_replaced()
+        async with self._db.write(begin=False, records_outcome=True) as tx:
             await write.insert_requests(tx, entries)
         self._indexer.notify_write()
 
@@ -140,6 +170,7 @@ class SqliteStorage:
         self, *, older_than: datetime, max_entries: int, max_requests: int
     ) -> PruneResult:
         """Delete old rows and cap table sizes, in short transactions."""
+        await self._reopen_if_replaced()
         result = PruneResult(
             logs=await write.prune_logs(self._db, older_than, max_entries),
             requests=await write.prune_requests(self._db, max_requests),

@@ -52,6 +52,12 @@ def probe_open(path: str) -> None:
     sqlite3.connect(path).close()
 
 
+def file_identity(path: str) -> tuple[int, int]:
+    """(device, inode) of the file: changes when it is deleted and created again."""
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
 def resolved_path(path: str) -> str:
     """Absolute path of the database file, for display."""
     return str(Path(path).expanduser().resolve())
@@ -99,6 +105,8 @@ class SqliteDatabase:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._identity: tuple[int, int] | None = None
+        self.last_write_error: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -120,6 +128,7 @@ class SqliteDatabase:
             # over the file, and the default made checkpoints the writer's main
             # cost (measured 2-3x ingest at 1M rows).
             await self._writer.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            self._identity = file_identity(self.path)
         except SQLITE_ERRORS as exc:
             await self.close()
             raise storage_error(self.path, exc) from exc
@@ -174,13 +183,18 @@ class SqliteDatabase:
                     await conn.close()
 
     @asynccontextmanager
-    async def write(self, *, begin: bool = True) -> AsyncIterator[SqliteTx]:
+    async def write(
+        self, *, begin: bool = True, records_outcome: bool = False
+    ) -> AsyncIterator[SqliteTx]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer, one transaction at a time.
 
         IMMEDIATE takes the file's write lock up front (waiting up to
         busy_timeout for other processes), so a transaction never fails halfway
         with a busy snapshot. ``begin=False`` is for bodies whose first statement
         is an INSERT: the driver then begins the transaction in that same call.
+        ``records_outcome`` (entry writes only) keeps the outcome in
+        ``last_write_error`` for the storage panel; housekeeping transactions
+        leave it alone, so a prune that commits cannot hide failing entry writes.
         """
         async with self._write_lock:
             conn = self._writer
@@ -189,9 +203,6 @@ class SqliteDatabase:
             try:
                 if begin:
                     await self._retry_busy(conn, "BEGIN IMMEDIATE")
-            except SQLITE_ERRORS as exc:
-                raise storage_error(self.path, exc) from exc
-            try:
                 yield SqliteTx(conn)
                 await conn.commit()
             except BaseException as exc:
@@ -199,8 +210,22 @@ class SqliteDatabase:
                 with contextlib.suppress(*SQLITE_ERRORS):
                     await conn.rollback()
                 if isinstance(exc, SQLITE_ERRORS):
-                    raise storage_error(self.path, exc) from exc
+                    error = storage_error(self.path, exc)
+                    if records_outcome:
+                        self.last_write_error = str(error)
+                    raise error from exc
+                if records_outcome and isinstance(exc, StorageError):
+                    self.last_write_error = str(exc)
                 raise
+            if records_outcome:
+                self.last_write_error = None
+
+    def same_file(self) -> bool:
+        """False once the file at ``path`` was deleted or replaced since connect()."""
+        try:
+            return file_identity(self.path) == self._identity
+        except OSError:
+            return False
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query on the reader connection; plain tuples back."""

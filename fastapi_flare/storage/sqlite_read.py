@@ -102,6 +102,8 @@ async def overview(db: SqliteDatabase, backend: str, searchable: bool) -> Storag
         info.error = short_error(exc)
         return info
     info.connected = True
+    if db.last_write_error:  # reads work, but the last write did not
+        info.error = f"Writes failing: {db.last_write_error}"
     info.log_count, info.request_count = int(logs), int(requests)
     info.oldest_entry_at = from_micros(oldest) if oldest is not None else None
     info.newest_entry_at = from_micros(newest) if newest is not None else None

@@ -70,6 +70,9 @@ def pg_app(tmp_path: Path, dsn: str, **options: Any) -> tuple[Any, FlareRuntime,
     """The host app with Flare on a fresh table of the private cluster."""
     table = unique_table()
     options.setdefault("queue_max_size", QUEUE)
+    # Retention must not trim what the test counts (the requests table is a ring buffer).
+    options.setdefault("max_entries", 100_000)
+    options.setdefault("request_max_entries", 100_000)
     options.setdefault("worker_interval_seconds", 0.5)
     options.setdefault("pg_connect_timeout_seconds", 2.0)
     app, runtime = make_app(

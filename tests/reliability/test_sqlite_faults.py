@@ -68,6 +68,9 @@ def panel_reports(view: DashboardView, words: Sequence[str]) -> bool:
 def fault_app(tmp_path: Path, db: Path, **options: Any) -> tuple[Any, FlareRuntime]:
     """The host app with Flare on ``db``, a small queue and a fast retention loop."""
     options.setdefault("queue_max_size", QUEUE)
+    # Retention must not trim what the test counts (the requests table is a ring buffer).
+    options.setdefault("max_entries", 100_000)
+    options.setdefault("request_max_entries", 100_000)
     options.setdefault("worker_interval_seconds", 0.5)
     return make_app(tmp_path, sqlite_path=str(db), **options)
 

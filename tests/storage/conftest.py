@@ -117,3 +117,13 @@ async def pg_backend(tmp_path: Path) -> AsyncIterator[Backend]:
         yield made
     finally:
         await made.cleanup()
+
+
+@pytest.fixture
+async def admin(pg_backend: Backend) -> AsyncIterator[Any]:
+    """A separate PostgreSQL connection, to inspect or disturb what the storage does."""
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_DSN)
+    yield conn
+    await conn.close()

@@ -132,17 +132,26 @@ async def test_extension_tables_and_hooks(backend: Any) -> None:
     assert [row[0] for row in rows] == stored[5:]
 
 
-async def test_failed_hook_rolls_back_the_batch(backend: Any) -> None:
-    async def broken(tx: WriteTx, saved: Sequence[SavedLog]) -> None:
-        raise StorageError("hook refused")
+async def test_failed_write_rolls_back_and_shows_until_a_write_succeeds(backend: Any) -> None:
+    calls = {"n": 0}
+
+    async def refuses_once(tx: WriteTx, saved: Sequence[SavedLog]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageError("hook refused")
 
     storage = backend.make()
-    storage.add_extension(StorageExtension(name="broken", on_logs_saved=broken))
+    storage.add_extension(StorageExtension(name="refuses", on_logs_saved=refuses_once))
     await storage.open()
     with pytest.raises(StorageError, match="hook refused"):
         await storage.save_logs([log("never stored")])
     assert await all_messages(storage) == []
     assert (await storage.stats(NOW)).total == 0
+    info = await storage.overview()
+    assert info.connected and info.error == "Writes failing: hook refused"
+    await storage.save_logs([log("stored")])
+    assert await all_messages(storage) == ["stored"]
+    assert (await storage.overview()).error is None
 
 
 async def test_driver_errors_become_storage_errors(storage: Any) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
@@ -21,13 +19,6 @@ from tests.storage.entries import NOW, all_messages, log, request
 from tests.storage.pg_password_probe import PasswordProbe
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def admin(pg_backend: Backend) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(PG_DSN)
-    yield conn
-    await conn.close()
 
 
 async def test_projects_sharing_a_database_are_isolated(pg_backend: Backend) -> None:
@@ -196,14 +187,6 @@ async def test_table_names_are_validated_and_long_ones_stay_apart(pg_backend: Ba
         await drop_pg_tables(prefix.rstrip("_"))
 
 
-async def test_without_trigram_index_search_is_an_ilike_scan(pg_backend: Backend) -> None:
-    storage = await pg_backend.open(search_index=False)
-    await storage.save_logs([log("100% done"), log("snake_case"), log("percent")])
-    assert await all_messages(storage, search="0% D") == ["100% done"]
-    assert await all_messages(storage, search="e_c") == ["snake_case"]
-    assert (await storage.overview()).details["search_index"] == "none (ILIKE scan)"
-
-
 @pytest.mark.parametrize(("durable", "expected"), [(False, "off"), (True, "on")])
 async def test_commit_durability_setting(pg_backend: Backend, durable: bool, expected: str) -> None:
     storage = await pg_backend.open(synchronous_commit=durable)
@@ -223,60 +206,3 @@ async def test_malformed_dsns_are_readable_errors(dsn: str, reason: str) -> None
     with pytest.raises(StorageError, match=reason):
         await storage.open()
     await storage.close()
-
-
-@pytest.mark.parametrize("window", [1, 7, 10_000])
-async def test_search_beyond_the_recent_window_uses_the_index(
-    pg_backend: Backend, monkeypatch: pytest.MonkeyPatch, window: int
-) -> None:
-    from fastapi_flare.storage import postgres_search
-
-    monkeypatch.setattr(postgres_search, "WINDOW", window)
-    storage = await pg_backend.open()
-    batch = [
-        log(
-            f"row {i:03d}" + (" needle" if i % 7 == 0 else ""),
-            level="ERROR" if i % 2 else "WARNING",
-        )
-        for i in range(120)
-    ]
-    await storage.save_logs(batch)
-    await storage.build_search_index()
-    await storage.save_logs([log("row 120 needle", level="ERROR")])  # unindexed tail
-    older = [i for i in range(119, -1, -1) if i % 7 == 0]
-    needles = ["row 120 needle", *(f"row {i:03d} needle" for i in older)]
-    errors = ["row 120 needle", *(f"row {i:03d} needle" for i in older if i % 2)]
-
-    async def walk(**filters: Any) -> list[str]:
-        pages = [await storage.list_logs(LogQuery(limit=4, **filters))]
-        while pages[-1].older_cursor is not None:
-            query = LogQuery(limit=4, before_id=pages[-1].older_cursor, **filters)
-            pages.append(await storage.list_logs(query))
-        back = await storage.list_logs(
-            LogQuery(limit=4, after_id=pages[-1].newer_cursor, **filters)
-        )
-        assert back.items == pages[-2].items  # and back again, to newer rows
-        return [e.message for page in pages for e in page.items]
-
-    assert await walk(search="NEEDLE") == needles
-    assert await walk(search="needle", level="ERROR") == errors
-
-
-async def test_missing_planner_statistics_are_refreshed(pg_backend: Backend) -> None:
-    storage = await pg_backend.open()
-    await storage.save_logs([log(f"m{i}") for i in range(50)])
-    await storage.save_requests([request(f"/r/{i}") for i in range(20)])
-    await storage.build_search_index()  # refreshes statistics at the end
-
-    async def analysed() -> set[str]:
-        rows = await storage.fetch_all(
-            "SELECT relname FROM pg_stat_user_tables WHERE starts_with(relname, $1) "
-            "AND coalesce(last_analyze, last_autoanalyze) IS NOT NULL",
-            (pg_backend.table,),
-        )
-        return {str(row[0]) for row in rows}
-
-    table = pg_backend.table
-    expected = {table, f"{table}_requests", f"{table}_search", f"{table}_requests_search"}
-    assert expected <= await analysed()
-    assert await storage.refresh_statistics() == []  # nothing changed since

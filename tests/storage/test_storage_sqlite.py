@@ -153,3 +153,41 @@ async def test_home_relative_paths_are_expanded(
     await storage.save_logs([log("at home")])
     assert (tmp_path / "flare-home" / "flare.db").is_file()
     assert (await storage.overview()).location == str(tmp_path / "flare-home" / "flare.db")
+
+
+def remove_database(path: Path) -> None:
+    """Delete the file with its WAL and shared memory, as `rm flare.db*` would."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def test_deleted_file_is_recreated_on_the_next_write(tmp_path: Path, opened: Any) -> None:
+    path = tmp_path / "flare.db"
+    storage = await opened(path)
+    await storage.save_logs([log("before")])
+    remove_database(path)
+    await storage.save_logs([log("after")])
+    assert path.is_file()
+    assert await all_messages(storage) == ["after"]
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT message FROM flare_logs").fetchall() == [("after",)]
+    check.close()
+
+
+async def test_lock_errors_show_in_the_overview_until_writes_work(
+    tmp_path: Path, opened: Any
+) -> None:
+    path = tmp_path / "flare.db"
+    storage = await opened(path, busy_timeout_ms=200)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StorageError):
+            await storage.save_logs([log("blocked")])
+        info = await storage.overview()
+        assert info.connected and "database is locked" in (info.error or "")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await storage.save_logs([log("through")])
+    assert (await storage.overview()).error is None
