@@ -154,18 +154,52 @@ class FlareWorker:
                 await self._pause(min(backoff, 0.5) if self._stopping else backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
-            self._write_log.succeeded()
-            self.queue.written += len(pending)
-            pending = []
+            except Exception:
+                # Not an outage: the storage refused a value in this batch (a driver
+                # error outside StorageError). Retrying would fail forever, so write
+                # the entries one by one and give up only on the ones refused.
+                pending = await self._write_singly(pending)
+                if pending:  # an outage began halfway: retry the rest as a batch
+                    continue
+            else:
+                self._write_log.succeeded()
             backoff = INITIAL_BACKOFF_SECONDS
 
+    async def _write_singly(self, batch: list[QueueItem]) -> list[QueueItem]:
+        """Write entries one at a time; refused ones are counted as lost.
+
+        Returns the entries not yet tried when a storage outage interrupted.
+        """
+        for index, item in enumerate(batch):
+            try:
+                await self._write_batch([item])
+            except StorageError as exc:
+                self._write_log.failed(exc)
+                return batch[index:]
+            except Exception:
+                self.queue.lost += 1
+                logger.exception(
+                    "fastapi_flare: storage refused a %s entry; it is dropped",
+                    type(item).__name__,
+                )
+        return []
+
     async def _write_batch(self, batch: list[QueueItem]) -> None:
+        """Write the logs, then the requests, each in one transaction.
+
+        What committed leaves ``batch`` at once: when the second transaction fails,
+        the retry must not write the first one's entries a second time.
+        """
         logs = [item for item in batch if isinstance(item, FlareLogEntry)]
         requests = [item for item in batch if isinstance(item, FlareRequestEntry)]
         if logs:
             await self.storage.save_logs(logs)
+            self.queue.written += len(logs)
+            batch[:] = requests
         if requests:
             await self.storage.save_requests(requests)
+            self.queue.written += len(requests)
+        batch.clear()
 
     async def _retention_loop(self) -> None:
         await self.storage_ready.wait()

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,30 +79,47 @@ async def test_shutdown_flushes_every_accepted_entry(tmp_path: Path) -> None:
     assert runtime.queue.written == 20_000
 
 
+def failing_first(save: Any, times: int) -> Any:
+    """Wrap a storage save method so its first ``times`` calls raise StorageError."""
+    left = [times]
+
+    async def flaky(entries: Any) -> None:
+        if left[0]:
+            left[0] -= 1
+            raise StorageError("disk on fire")
+        await save(entries)
+
+    return flaky
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry failed batches after 10 ms instead of the production backoff."""
+    monkeypatch.setattr("fastapi_flare.worker.INITIAL_BACKOFF_SECONDS", 0.01)
+
+
+@pytest.mark.usefixtures("fast_backoff")
 async def test_storage_failure_keeps_the_batch_and_recovers(tmp_path: Path) -> None:
     app, runtime = make_app(tmp_path)
-    original = runtime.storage.save_logs
-    failures = {"left": 3}
+    runtime.storage.save_logs = failing_first(runtime.storage.save_logs, 3)  # type: ignore[method-assign]
+    async with lifespan(app), client(app) as http:
+        response = await http.get("/boom")
+        assert response.status_code == 500
+        await wait_until(flushed(runtime, 2))
+        assert [e.message for e in await stored_logs(runtime)] == ["kaboom"]
 
-    async def flaky(entries):  # type: ignore[no-untyped-def]
-        if failures["left"]:
-            failures["left"] -= 1
-            raise StorageError("disk on fire")
-        await original(entries)
 
-    runtime.storage.save_logs = flaky  # type: ignore[method-assign]
-    import fastapi_flare.worker as worker_module
-
-    worker_module_backoff = worker_module.INITIAL_BACKOFF_SECONDS
-    worker_module.INITIAL_BACKOFF_SECONDS = 0.01
-    try:
-        async with lifespan(app), client(app) as http:
-            response = await http.get("/boom")
-            assert response.status_code == 500
-            await wait_until(flushed(runtime, 2))
-            assert [e.message for e in await stored_logs(runtime)] == ["kaboom"]
-    finally:
-        worker_module.INITIAL_BACKOFF_SECONDS = worker_module_backoff
+@pytest.mark.usefixtures("fast_backoff")
+async def test_a_failed_request_write_does_not_write_the_logs_twice(tmp_path: Path) -> None:
+    """Logs and requests commit separately: a retry resends only what did not commit."""
+    app, runtime = make_app(tmp_path)
+    runtime.storage.save_requests = failing_first(runtime.storage.save_requests, 2)  # type: ignore[method-assign]
+    async with lifespan(app), client(app) as http:
+        assert (await http.get("/boom")).status_code == 500
+        await wait_until(flushed(runtime, 2))
+        assert [e.message for e in await stored_logs(runtime)] == ["kaboom"]
+        assert len(await stored_requests(runtime)) == 1
+    assert runtime.queue.written == 2
 
 
 async def test_unwritable_database_never_breaks_the_app(

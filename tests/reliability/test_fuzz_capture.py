@@ -367,27 +367,60 @@ async def test_50_mb_body_is_streamed_and_capped(
     )
 
 
+async def push_then_read_back(
+    app: Any, runtime: Any, pushes: list[dict[str, Any]], written: int
+) -> tuple[list[str], BaseException | None]:
+    """push_log each set of arguments, let the writer work, read the stored events back.
+
+    Also returns any error the app's lifespan raised: its shutdown must not fail either.
+    """
+    queue = runtime.queue
+    stored: list[str] = []
+    try:
+        async with lifespan(app):
+            await wait_until(runtime.worker.storage_ready.is_set)
+            for arguments in pushes:
+                assert await push_log(runtime.config, **arguments)
+            with contextlib.suppress(AssertionError):
+                await wait_until(lambda: queue.depth == 0 and queue.written >= written, timeout=3)
+            stored = [e.event for e in (await runtime.storage.list_logs(LogQuery())).items]
+    except Exception as exc:
+        return stored, exc
+    return stored, None
+
+
 @pytest.mark.parametrize("status", [2**63, -(2**63) - 1, 10**20])
 async def test_out_of_range_status_does_not_stop_the_writer(tmp_path: Path, status: int) -> None:
     """One odd push_log must not stop every later entry from being written."""
     app = build_host_app()
     runtime = setup(app, FlareConfig(sqlite_path=str(tmp_path / "flare.db")))
-    queue = runtime.queue
-    shutdown_error: BaseException | None = None
-    stored: list[str] = []
-    try:
-        async with lifespan(app):
-            await wait_until(runtime.worker.storage_ready.is_set)
-            assert await push_log(runtime.config, event="odd", message="x", http_status=status)
-            assert await push_log(runtime.config, event="after", message="written after it")
-            with contextlib.suppress(AssertionError):
-                await wait_until(lambda: queue.depth == 0 and queue.written >= 1, timeout=3)
-            page = await runtime.storage.list_logs(LogQuery(limit=5))
-            stored = [entry.event for entry in page.items]
-    except Exception as exc:  # the app's shutdown must not fail either
-        shutdown_error = exc
+    pushes = [
+        {"event": "odd", "message": "x", "http_status": status},
+        {"event": "after", "message": "written after it"},
+    ]
+    stored, shutdown_error = await push_then_read_back(app, runtime, pushes, written=1)
     assert "after" in stored, (
         f"the entry after push_log(http_status={status}) was never written "
-        f"(written={queue.written}, shutdown error: {shutdown_error!r})"
+        f"(written={runtime.queue.written}, shutdown error: {shutdown_error!r})"
     )
     assert shutdown_error is None
+
+
+async def test_an_entry_storage_rejects_does_not_stop_the_writer(tmp_path: Path) -> None:
+    """A driver error that is not an outage (a value no column can hold) costs one entry."""
+    app = build_host_app()
+    runtime = setup(app, FlareConfig(sqlite_path=str(tmp_path / "flare.db")))
+    original = runtime.storage.save_logs
+
+    async def picky(entries: Any) -> None:
+        if any(entry.event == "poison" for entry in entries):
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        await original(entries)
+
+    runtime.storage.save_logs = picky  # type: ignore[method-assign]
+    queue = runtime.queue
+    pushes = [{"event": event, "message": "m"} for event in ("before", "poison", "after")]
+    stored, shutdown_error = await push_then_read_back(app, runtime, pushes, written=2)
+    assert sorted(stored) == ["after", "before"], (stored, shutdown_error)
+    assert shutdown_error is None
+    assert queue.written == 2 and queue.lost == 1
