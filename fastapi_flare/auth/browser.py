@@ -17,6 +17,7 @@ from fastapi_flare.auth.claims import ProviderUnavailableError, TokenError, Zita
 from fastapi_flare.auth.login import LoginError, LoginFlow, authorize_url, login_scope, new_login
 from fastapi_flare.auth.redirects import safe_next
 from fastapi_flare.auth.session import LOGIN_COOKIE, SESSION_COOKIE, CookieSigner, PendingLogin
+from fastapi_flare.dashboard.security import FlareRoute
 
 logger = logging.getLogger("fastapi_flare")
 
@@ -54,7 +55,8 @@ class BrowserAuth:
         self.logout_path = f"{dashboard_path}/auth/logout"
         self.post_logout_uri = post_logout_uri
         self.required_roles = tuple(required_roles)
-        self.router = APIRouter()
+        # The dashboard's route class: login pages get the same CSP and framing rules.
+        self.router = APIRouter(route_class=FlareRoute)
         self.router.add_api_route(self.login_path, self.login, methods=["GET"])
         self.router.add_api_route(self.callback_path, self.callback, methods=["GET"])
         self.router.add_api_route(self.logout_path, self.logout, methods=["GET", "POST"])
