@@ -34,12 +34,22 @@
     }
   });
 
+  function refreshWouldDropSelection(elt, trigger) {
+    if (!trigger || trigger.type !== "flare:refresh" || !elt || elt.id !== "issues") return false;
+    return elt.querySelector("input[data-select]:checked") !== null;
+  }
+
   // An auto-refresh would replace the rows and drop the user's selection: skip it then.
   document.addEventListener("htmx:confirm", function (event) {
     var detail = event.detail;
-    var trigger = detail && detail.triggeringEvent;
-    if (!trigger || trigger.type !== "flare:refresh" || !detail.elt || detail.elt.id !== "issues") return;
-    if (detail.elt.querySelector("input[data-select]:checked")) event.preventDefault();
+    if (detail && refreshWouldDropSelection(detail.elt, detail.triggeringEvent)) event.preventDefault();
+  });
+
+  // A refresh already in flight when the user ticked a box must not land either.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    var config = detail && detail.requestConfig;
+    if (config && refreshWouldDropSelection(detail.elt || config.elt, config.triggeringEvent)) detail.shouldSwap = false;
   });
 
   document.addEventListener("htmx:afterSettle", function () {
