@@ -46,6 +46,8 @@ class RequestContext:
     duration_ms: int | None = None
     body: bytearray = field(default_factory=bytearray)
     body_truncated: bool = False
+    # Request facts both entries of a failure share, cleaned once (see EntryFactory).
+    facts: Any = None
 
     @property
     def method(self) -> str:

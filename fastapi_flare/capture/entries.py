@@ -6,7 +6,7 @@ import linecache
 import traceback
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -145,6 +145,17 @@ def _safe_exc_str(exc: BaseException) -> str:
         return ""
 
 
+class RequestFacts(NamedTuple):
+    """What the log entry and the request entry of one request both store, cleaned once."""
+
+    timestamp: datetime
+    method: str
+    path: str
+    route: str | None
+    ip_address: str | None
+    user_agent: str | None
+
+
 class EntryFactory:
     """Turns request facts and exceptions into entries; one per app."""
 
@@ -155,6 +166,19 @@ class EntryFactory:
 
     def _text(self, value: object, limit: int | None = None) -> str:
         return clean_text(value, limit or self.config.max_message_chars)
+
+    def _facts(self, ctx: RequestContext) -> RequestFacts:
+        facts: RequestFacts | None = ctx.facts
+        if facts is None:
+            facts = ctx.facts = RequestFacts(
+                timestamp=datetime.fromtimestamp(ctx.started_wall, UTC),
+                method=ctx.method,
+                path=self._text(ctx.path, MAX_SHORT_FIELD),
+                route=ctx.route_template,
+                ip_address=ctx.client_ip(self.config.trust_forwarded_for),
+                user_agent=self._user_agent(ctx),
+            )
+        return facts
 
     def from_request(
         self, ctx: RequestContext, status: int, unhandled: BaseException | None
@@ -186,26 +210,27 @@ class EntryFactory:
             context["query"] = self.redactor.query_string(query.decode("latin-1"))
         is_http = isinstance(exc, HTTPException | RequestValidationError) and unhandled is None
         stack = format_exception(exc) if exc is not None and not is_http else None
+        facts = self._facts(ctx)
         entry = _construct(
             FlareLogEntry,
             dict(
                 id=None,
-                timestamp=datetime.fromtimestamp(ctx.started_wall, UTC),
+                timestamp=facts.timestamp,
                 level=level,
                 event=event,
                 message=self._text(message),
                 request_id=ctx.request_id,
-                endpoint=self._text(ctx.path, MAX_SHORT_FIELD),
-                http_method=ctx.method,
+                endpoint=facts.path,
+                http_method=facts.method,
                 http_status=status,
-                ip_address=ctx.client_ip(self.config.trust_forwarded_for),
+                ip_address=facts.ip_address,
                 duration_ms=ctx.duration_ms,
                 error=self._text(exception_title(exc)) if exc is not None else None,
                 stack_trace=self._text(stack, self.config.max_stack_trace_chars) if stack else None,
                 context=self.sanitizer.mapping(context) if context else None,
                 request_body=self._body(ctx),
-                route=ctx.route_template,
-                user_agent=self._user_agent(ctx),
+                route=facts.route,
+                user_agent=facts.user_agent,
                 fingerprint=None,
             ),
         )
@@ -220,19 +245,20 @@ class EntryFactory:
                 name: self._text(value, MAX_SHORT_FIELD)
                 for name, value in self.redactor.headers(ctx.scope.get("headers", ())).items()
             }
+        facts = self._facts(ctx)
         return _construct(
             FlareRequestEntry,
             dict(
                 id=None,
-                timestamp=datetime.fromtimestamp(ctx.started_wall, UTC),
-                method=ctx.method,
-                path=self._text(ctx.path, MAX_SHORT_FIELD),
-                route=ctx.route_template,
+                timestamp=facts.timestamp,
+                method=facts.method,
+                path=facts.path,
+                route=facts.route,
                 status=status,
                 duration_ms=ctx.duration_ms or 0,
                 request_id=ctx.request_id,
-                ip_address=ctx.client_ip(self.config.trust_forwarded_for),
-                user_agent=self._user_agent(ctx),
+                ip_address=facts.ip_address,
+                user_agent=facts.user_agent,
                 headers=headers,
             ),
         )

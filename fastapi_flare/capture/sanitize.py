@@ -36,7 +36,9 @@ def clean_text(value: object, limit: int) -> str:
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
     # Lone surrogates cannot be encoded as UTF-8; keep them visible but storable.
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    # (ASCII, the common case, has none: skip the round trip.)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return cap_text(text, limit)
 
 
