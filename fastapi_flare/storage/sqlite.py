@@ -153,8 +153,7 @@ class SqliteStorage:
         if not entries:
             return
         await self._reopen_if_replaced()
-        async with self._db.write(begin=False, records_outcome=True) as tx:
-            await write.insert_logs(tx, entries, self._extensions)
+        await self._db.write_batch(lambda tx: write.insert_logs(tx, entries, self._extensions))
         self._indexer.notify_write()
 
     async def save_requests(self, entries: Sequence[FlareRequestEntry]) -> None:
@@ -162,8 +161,7 @@ class SqliteStorage:
         if not entries:
             return
         await self._reopen_if_replaced()
-        async with self._db.write(begin=False, records_outcome=True) as tx:
-            await write.insert_requests(tx, entries)
+        await self._db.write_batch(lambda tx: write.insert_requests(tx, entries))
         self._indexer.notify_write()
 
     async def prune(

@@ -13,10 +13,10 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -26,6 +26,7 @@ from fastapi_flare.storage.extensions import quote_ident
 
 SQLITE_ERRORS = (sqlite3.Error, aiosqlite.Error, OSError, ValueError)
 WAL_CHECKPOINT_PAGES = 10_000
+T = TypeVar("T")
 
 
 def storage_error(path: str, exc: BaseException) -> StorageError:
@@ -96,6 +97,52 @@ class SqliteTx:
         return int(row[0][0])
 
 
+class ThreadSideTx(SqliteTx):
+    """The same transaction API, run directly on the sqlite3 connection in its own thread.
+
+    Its coroutines never suspend, so a write body made of them can be driven to the
+    end inside one call to the connection's thread (see ``SqliteDatabase.write_batch``).
+    """
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        self._raw.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement per row of parameters."""
+        self._raw.executemany(sql, rows)
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return plain tuples."""
+        return [tuple(row) for row in self._raw.execute(sql, params).fetchall()]
+
+
+def run_to_end(body: Awaitable[T]) -> T:
+    """Drive a coroutine that never suspends; refuse one that waits for anything."""
+    coroutine: Any = body
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a batch write body awaited something outside its transaction")
+
+
+def commit_body(raw: sqlite3.Connection, body: Callable[[SqliteTx], Awaitable[T]]) -> T:
+    """In the connection's thread: the body, then COMMIT; ROLLBACK on any error."""
+    try:
+        result = run_to_end(body(ThreadSideTx(raw)))
+        raw.commit()
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            raw.rollback()
+        raise
+    return result
+
+
 class SqliteDatabase:
     """The two connections of one SQLite file plus the lock that orders writes."""
 
@@ -119,7 +166,7 @@ class SqliteDatabase:
             make_parent_folder(self.path)
             # IMMEDIATE: the driver opens "BEGIN IMMEDIATE" by itself right before
             # the first INSERT of a transaction, in the same call (one thread hop
-            # less per batch; see write(begin=False)).
+            # less per batch; see write_batch).
             self._writer = await self._open_connection("IMMEDIATE")
             await self._retry_busy(self._writer, "PRAGMA journal_mode=WAL")
             await self._writer.execute("PRAGMA synchronous=NORMAL")
@@ -183,18 +230,15 @@ class SqliteDatabase:
                     await conn.close()
 
     @asynccontextmanager
-    async def write(
-        self, *, begin: bool = True, records_outcome: bool = False
-    ) -> AsyncIterator[SqliteTx]:
+    async def write(self, *, begin: bool = True) -> AsyncIterator[SqliteTx]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer, one transaction at a time.
 
         IMMEDIATE takes the file's write lock up front (waiting up to
         busy_timeout for other processes), so a transaction never fails halfway
         with a busy snapshot. ``begin=False`` is for bodies whose first statement
         is an INSERT: the driver then begins the transaction in that same call.
-        ``records_outcome`` (entry writes only) keeps the outcome in
-        ``last_write_error`` for the storage panel; housekeeping transactions
-        leave it alone, so a prune that commits cannot hide failing entry writes.
+        Housekeeping writes leave ``last_write_error`` alone: a prune that commits
+        must not hide failing entry writes (those go through ``write_batch``).
         """
         async with self._write_lock:
             conn = self._writer
@@ -210,15 +254,35 @@ class SqliteDatabase:
                 with contextlib.suppress(*SQLITE_ERRORS):
                     await conn.rollback()
                 if isinstance(exc, SQLITE_ERRORS):
-                    error = storage_error(self.path, exc)
-                    if records_outcome:
-                        self.last_write_error = str(error)
-                    raise error from exc
-                if records_outcome and isinstance(exc, StorageError):
-                    self.last_write_error = str(exc)
+                    raise storage_error(self.path, exc) from exc
                 raise
-            if records_outcome:
-                self.last_write_error = None
+
+    async def write_batch(self, body: Callable[[SqliteTx], Awaitable[T]]) -> T:
+        """Run ``body`` and COMMIT in one call to the writer's thread.
+
+        For the entry writer: each ``await`` on the event loop costs a wait for the
+        loop's next turn, which under load means every ready request before it;
+        a batch made of five statements paid that five times. The body may await
+        only the ``tx`` it is given. Its outcome is kept in ``last_write_error``.
+        The transaction begins with the body's first INSERT (IMMEDIATE mode).
+        """
+        async with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                raise StorageError(f"SQLite {self.path}: storage is not open")
+            try:
+                # aiosqlite runs each connection's calls on one thread of its own;
+                # _execute hands it a function of ours to run there with the rest.
+                result: T = await conn._execute(commit_body, conn._conn, body)  # type: ignore[no-untyped-call]
+            except SQLITE_ERRORS as exc:
+                error = storage_error(self.path, exc)
+                self.last_write_error = str(error)
+                raise error from exc
+            except StorageError as exc:
+                self.last_write_error = str(exc)
+                raise
+            self.last_write_error = None
+            return result
 
     def same_file(self) -> bool:
         """False once the file at ``path`` was deleted or replaced since connect()."""

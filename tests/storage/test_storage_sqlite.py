@@ -191,3 +191,52 @@ async def test_lock_errors_show_in_the_overview_until_writes_work(
         other.close()
     await storage.save_logs([log("through")])
     assert (await storage.overview()).error is None
+
+
+async def test_a_batch_is_one_call_to_the_writer_thread(tmp_path: Path) -> None:
+    """Inserts, counters, issue grouping and COMMIT: one hop, not one per statement.
+
+    Under load every hop waits for the event loop's next turn, so hops bound the ingest rate.
+    """
+    from fastapi_flare.storage.sqlite_issues import extension
+
+    storage = SqliteStorage(str(tmp_path / "flare.db"), background_indexing=False)
+    storage.add_extension(extension())
+    await storage.open()
+    try:
+        await check_one_hop_per_batch(storage)
+    finally:
+        await storage.close()
+
+
+async def check_one_hop_per_batch(storage: SqliteStorage) -> None:
+    await storage.save_logs([log("warm-up")])  # the first batch also checks the backfill
+    writer = storage._db._writer
+    calls: list[str] = []
+    original = writer._execute
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(fn, *args, **kwargs)
+
+    writer._execute = counting
+    await storage.save_logs([log(f"entry {n}", fingerprint=f"fp{n % 3}") for n in range(50)])
+    assert calls == ["commit_body"]
+    assert len(await all_messages(storage)) == 51
+
+
+async def test_a_batch_body_may_not_wait_for_anything_else(tmp_path: Path, opened: Any) -> None:
+    """A body that awaits outside its transaction is refused and leaves nothing behind."""
+    storage = await opened(tmp_path / "flare.db")
+
+    async def body(tx: Any) -> None:
+        await tx.execute(
+            "INSERT INTO flare_meta (key, value) VALUES ('half', 1) ON CONFLICT DO NOTHING"
+        )
+        await asyncio.sleep(0)  # suspends: not allowed inside the writer's thread
+
+    with pytest.raises(RuntimeError, match="awaited something outside"):
+        await storage._db.write_batch(body)
+    assert await storage._db.fetch_all("SELECT * FROM flare_meta WHERE key = 'half'") == []
+    await storage.save_logs([log("still writable")])
+    assert await all_messages(storage) == ["still writable"]
