@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,24 +49,33 @@ def register(router: APIRouter, dash: Dashboard) -> None:
             "default_page_size": DEFAULT_PAGE_SIZE,
             "storage_error": None,
         }
-        if block in (None, "results"):
+
+        async def results() -> None:
             page: Page[FlareLogEntry] | None = None
             try:
                 page = await service.list_logs(filters.to_query(now))
             except StorageUnavailable as exc:
                 context["storage_error"] = str(exc) or "storage unavailable"
             context["page"] = page
-        if block in (None, "cards"):
-            cards, error = await collect_cards(service, now, dash.card_providers)
-            context["cards"] = cards
-            context["cards_error"] = error
-        if block in (None, "storage"):
+
+        async def cards() -> None:
+            context["cards"], context["cards_error"] = await collect_cards(
+                service, now, dash.card_providers
+            )
+
+        async def storage() -> None:
             context.update(await storage_context(dash))
-        if block is None:
-            events = await service.list_events()
-            if filters.event and filters.event not in events:
-                events = [filters.event, *events]
-            context["events"] = events
+
+        async def events() -> None:
+            names = await service.list_events()
+            if filters.event and filters.event not in names:
+                names = [filters.event, *names]
+            context["events"] = names
+
+        parts = {"results": results, "cards": cards, "storage": storage, "events": events}
+        # The parts read independently: on PostgreSQL they run on several pooled
+        # connections at once, so the full page costs its slowest query, not the sum.
+        await asyncio.gather(*(part() for name, part in parts.items() if block in (None, name)))
         return dash.render("flare/errors.html", context, block=block, active_tab=TAB, now=now)
 
     @router.get("/logs/{entry_id}")

@@ -7,6 +7,7 @@ A new screen adds a ``Tab`` to ``TABS`` and a ``register`` function to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -111,13 +112,19 @@ async def collect_cards(
 
     A failing provider loses its own cards only; the page still renders.
     """
+    # Providers run at once (each reads on its own); their cards keep the providers' order.
+    answers = await asyncio.gather(
+        *(provider(service, now) for provider in providers), return_exceptions=True
+    )
     cards: list[StatCard] = []
     error: str | None = None
-    for provider in providers:
-        try:
-            cards.extend(await provider(service, now))
-        except StorageUnavailable as exc:
-            error = str(exc) or "storage unavailable"
-        except Exception:  # a broken card must not take the dashboard down
-            logger.exception("fastapi-flare: stats card provider %r failed", provider)
+    for provider, answer in zip(providers, answers, strict=True):
+        if isinstance(answer, StorageUnavailable):
+            error = str(answer) or "storage unavailable"
+        elif isinstance(answer, Exception):  # a broken card must not take the dashboard down
+            logger.error("fastapi-flare: stats card provider %r failed", provider, exc_info=answer)
+        elif isinstance(answer, BaseException):
+            raise answer  # cancellation: not a card's failure
+        else:
+            cards.extend(answer)
     return cards, error
