@@ -9,6 +9,7 @@ fingerprint given to ``push_log`` is used as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sysconfig
@@ -106,6 +107,8 @@ def exception_fingerprint(exc: BaseException, message: str) -> str:
     return _digest("exc", exception_type_name(exc), *frames)
 
 
+# Few distinct inputs (routes × methods × statuses), one per failed request: remember them.
+@functools.lru_cache(maxsize=4096)
 def http_fingerprint(
     status: int | None, method: str | None, route: str | None, exc_type: str
 ) -> str:
