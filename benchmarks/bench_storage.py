@@ -186,13 +186,92 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-async def time_queries(storage: Any, rows: int, runs: int) -> list[dict[str, Any]]:
-    """Every query ``runs`` times after two warm-ups, interleaved round by round.
+class ViewFailed(Exception):
+    """A dashboard view answered with something else than 200."""
 
-    A query that fails (e.g. hits the command timeout) is reported as failed
+
+def views(rows: int) -> list[tuple[str, float, Call]]:
+    """(name, target ms, call) for the dashboard's own routes, rendering included.
+
+    Each call gets an httpx client on the app; htmx requests ask for one block,
+    as the browser does when a filter changes or the cards refresh.
+    """
+    rng = random.Random(11)
+    ids = [rng.randrange(1, rows + 1) for _ in range(1000)]
+
+    def get(path: str, target: str | None = None) -> Call:
+        headers = {"HX-Request": "true", "HX-Target": target} if target else {}
+
+        async def call(http: Any) -> None:
+            url = path.format(id=rng.choice(ids))
+            response = await http.get(url, headers=headers)
+            if response.status_code != 200:
+                raise ViewFailed(f"GET {url}: {response.status_code}")
+
+        return call
+
+    search = SEARCH_TARGET_MS
+    return [
+        ("Errors page, full", TARGET_MS, get("/flare")),
+        ("results fragment", TARGET_MS, get("/flare", "results")),
+        ("results, level ERROR", TARGET_MS, get("/flare?level=ERROR", "results")),
+        ("results, event + 24 h", TARGET_MS,
+         get("/flare?event=payment_failed&range=24h", "results")),
+        ("results, search 'timeout'", search, get("/flare?q=timeout", "results")),
+        ("results, search rare", search, get("/flare?q=ord_4242%29", "results")),
+        ("stats cards fragment", TARGET_MS, get("/flare", "cards")),
+        ("storage panel fragment", TARGET_MS, get("/flare", "storage")),
+        ("detail modal", TARGET_MS, get("/flare/logs/{id}", "modal")),
+        ("detail page (deep link)", TARGET_MS, get("/flare/logs/{id}")),
+        ("Requests page, full", TARGET_MS, get("/flare/requests")),
+        ("requests, 5xx + path search", search,
+         get("/flare/requests?status=5xx&q=%2Fusers%2F4242%2F")),
+        ("request detail", TARGET_MS, get("/flare/requests/{id}", "modal")),
+    ]  # fmt: skip
+
+
+async def time_views(backend: str, where: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Time the dashboard routes of an app set up on the seeded file or table."""
+    import httpx
+    from fastapi import FastAPI
+
+    from fastapi_flare import FlareConfig, setup
+
+    if backend == "postgresql":
+        options: dict[str, Any] = {"storage_backend": "postgresql", "pg_dsn": args.pg_dsn,
+                                   "pg_table_name": where}  # fmt: skip
+    else:
+        options = {"sqlite_path": where}
+    # Retention must keep every seeded row (the defaults would prune to 10,000 and 1,000).
+    keep = {"max_entries": args.rows * 2, "request_max_entries": args.rows * 2,
+            "retention_hours": 24 * 365}  # fmt: skip
+    app = FastAPI()
+    runtime = setup(app, FlareConfig(**options, **keep))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http,
+    ):
+        await asyncio.wait_for(runtime.worker.storage_ready.wait(), 60)
+        first = await http.get("/flare")
+        if "data-row" not in first.text:  # timing an empty or failing page would prove nothing
+            raise ViewFailed("the Errors page shows no rows")
+        return await time_plan(views(args.rows), http, args.runs)
+
+
+async def time_queries(storage: Any, rows: int, runs: int) -> list[dict[str, Any]]:
+    """Every storage query of the dashboard, timed (see ``time_plan``)."""
+    return await time_plan(queries(rows), storage, runs)
+
+
+async def time_plan(
+    plan: list[tuple[str, float, Call]], subject: Any, runs: int
+) -> list[dict[str, Any]]:
+    """Every call ``runs`` times after two warm-ups, interleaved round by round.
+
+    A call that fails (e.g. hits the command timeout) is reported as failed
     with its error instead of stopping the benchmark.
     """
-    plan = queries(rows)
     samples: dict[str, list[float]] = {name: [] for name, _, _ in plan}
     cpu: dict[str, list[float]] = {name: [] for name, _, _ in plan}
     errors: dict[str, str] = {}
@@ -202,8 +281,8 @@ async def time_queries(storage: Any, rows: int, runs: int) -> list[dict[str, Any
                 continue
             started, cpu_started = time.perf_counter(), time.process_time()
             try:
-                await call(storage)
-            except StorageError as exc:
+                await call(subject)
+            except (StorageError, ViewFailed) as exc:
                 errors[name] = str(exc)
                 continue
             if round_no >= 2:
@@ -253,6 +332,7 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> 
         phases = await seed(storage, args.rows)
         overview = await storage.overview()
         results = await time_queries(storage, args.rows, args.runs)
+        view_results = await time_views(backend, where, args)
         await storage.close()
         storage = make_storage(backend, where, args.pg_dsn, indexing=True)
         await storage.open()
@@ -276,6 +356,7 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> 
         rate["target"] = INGEST_TARGETS[backend]
         rate["met"] = rate["per_second"] >= INGEST_TARGETS[backend]
     return {"backend": backend, "rows": args.rows, "phases": phases, "queries": results,
+            "views": view_results,
             "ingest": rates, "index_after_ingest": lag,
             "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "overview": {"log_count": overview.log_count, "request_count": overview.request_count,
@@ -320,6 +401,13 @@ def render(data: dict[str, Any]) -> str:
                     f"{q['cpu_p50_ms']:.2f}",
                     f"< {q['target_ms']:g}", "✓" if q["met"] else f"✗ {q['error'] or ''}".rstrip()]
                    for q in result["queries"]]),
+            "", "Dashboard routes through the app (`setup(app)` on the same data, httpx in "
+            "process: routing, auth dependency, storage reads and Jinja rendering):", "",
+            table(["route", "p50 ms", "p95 ms", "max ms", "CPU p50 ms", "target", ""],
+                  [[q["query"], f"{q['p50_ms']:.2f}", f"{q['p95_ms']:.2f}", f"{q['max_ms']:.1f}",
+                    f"{q['cpu_p50_ms']:.2f}",
+                    f"< {q['target_ms']:g}", "✓" if q["met"] else f"✗ {q['error'] or ''}".rstrip()]
+                   for q in result.get("views", [])]),
             "", table(["batch", "entries", "seconds", "entries/s", "CPU µs/entry", "target", ""],
                       [[r["batch"], f"{r['entries']:,}", r["seconds"], f"{r['per_second']:,}",
                         r["cpu_us_per_entry"],
