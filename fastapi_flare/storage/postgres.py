@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi_flare.config import IDENTIFIER_PATTERN
 from fastapi_flare.schema import (
@@ -54,7 +55,7 @@ from fastapi_flare.storage.extensions import (
     add_results,
 )
 from fastapi_flare.storage.indexer import BackgroundIndexer
-from fastapi_flare.storage.postgres_db import PgDatabase, PgTx, redact_dsn
+from fastapi_flare.storage.postgres_db import CommitUncertain, PgDatabase, PgTx, redact_dsn
 from fastapi_flare.storage.postgres_schema import (
     DDL_LOCK_KEY,
     LOG_SEARCH,
@@ -67,6 +68,15 @@ logger = logging.getLogger("fastapi_flare")
 INDEX_CHUNK_ROWS = 2000
 # How often prune() looks for tables with missing or stale planner statistics.
 STATS_CHECK_SECONDS = 60.0
+# Batches whose COMMIT answer was lost, remembered until retried (one, normally).
+MAX_UNSURE_BATCHES = 16
+
+
+class _UnsureBatch(NamedTuple):
+    """A batch that may have committed: its entries and the key it committed with."""
+
+    entries: tuple[object, ...]  # held, so their id()s cannot be reused meanwhile
+    key: uuid.UUID
 
 
 class PostgresStorage:
@@ -115,6 +125,7 @@ class PostgresStorage:
         self._indexer = BackgroundIndexer(self._index_step, INDEX_CHUNK_ROWS, table_name)
         self._background_indexing = background_indexing
         self._stats_checked_at = 0.0
+        self._unsure: dict[tuple[int, ...], _UnsureBatch] = {}
 
     # ── lifecycle and extension helpers ─────────────────────────────────
     def add_extension(self, extension: StorageExtension) -> None:
@@ -153,19 +164,41 @@ class PostgresStorage:
 
     # ── writes ──────────────────────────────────────────────────────────
     async def save_logs(self, entries: Sequence[FlareLogEntry]) -> None:
-        """COPY a batch in one transaction."""
-        if not entries:
-            return
-        async with self._db.write(records_outcome=True) as tx:
-            await write.insert_logs(tx, entries, self._extensions)
-        self._indexer.notify_write()
+        """COPY a batch in one transaction (exactly once, see ``_save``)."""
+        if entries:
+            await self._save(entries, lambda tx: write.insert_logs(tx, entries, self._extensions))
 
     async def save_requests(self, entries: Sequence[FlareRequestEntry]) -> None:
-        """COPY a batch of tracked requests in one transaction."""
-        if not entries:
-            return
-        async with self._db.write(records_outcome=True) as tx:
-            await write.insert_requests(tx, entries)
+        """COPY a batch of tracked requests in one transaction (exactly once)."""
+        if entries:
+            await self._save(entries, lambda tx: write.insert_requests(tx, entries))
+
+    async def _save(
+        self, entries: Sequence[object], insert: Callable[[PgTx], Awaitable[None]]
+    ) -> None:
+        """Write a batch, or nothing when a retry finds it already committed.
+
+        Every batch commits a random key with it. When the COMMIT answer is lost
+        the batch may be in or not; the writer retries with the same entry
+        objects, so the key is kept under their identity and the retry looks it
+        up first (one SELECT, only then).
+        """
+        batch = tuple(map(id, entries))
+        unsure = self._unsure.get(batch)
+        key = unsure.key if unsure is not None else uuid.uuid4()
+        try:
+            async with self._db.write(records_outcome=True) as tx:
+                if unsure is None or not await write.batch_saved(tx, key):
+                    await insert(tx)
+                    write.record_batch(tx, key)
+        except CommitUncertain:
+            # (Other failures certainly did not commit: nothing new to remember.)
+            self._unsure.pop(batch, None)  # re-added as the newest
+            self._unsure[batch] = _UnsureBatch(tuple(entries), key)
+            if len(self._unsure) > MAX_UNSURE_BATCHES:  # batches the writer gave up on
+                del self._unsure[next(iter(self._unsure))]
+            raise
+        self._unsure.pop(batch, None)
         self._indexer.notify_write()
 
     async def prune(
@@ -176,6 +209,7 @@ class PostgresStorage:
             logs=await write.prune_logs(self._db, older_than, max_entries, self._search),
             requests=await write.prune_requests(self._db, max_requests, self._search),
         )
+        await write.prune_batches(self._db, [batch.key for batch in self._unsure.values()])
         ctx = PruneContext(utc(older_than), max_entries, max_requests)
         for extension in self._extensions:
             if extension.on_prune is not None:

@@ -6,6 +6,10 @@ table name. Writers of one table (in any process) therefore commit one after
 another, which keeps ids in commit order (the search indexer and keyset
 cursors rely on that: no row ever commits below an id already visible) and
 the counters exact.
+
+A COMMIT whose answer never arrives (connection lost) may or may not have
+committed; ``write()`` raises ``CommitUncertain`` then, so entry writes can
+check a batch key instead of sending the batch twice (see ``PostgresStorage``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ def storage_error(exc: BaseException) -> StorageError:
     if isinstance(exc, TimeoutError):
         return StorageError("PostgreSQL: timed out")
     return StorageError(f"PostgreSQL: {short_error(exc)}")
+
+
+class CommitUncertain(StorageError):
+    """COMMIT was sent but its answer was lost: the transaction may have committed."""
 
 
 def advisory_key(name: str) -> int:
@@ -205,24 +213,35 @@ class PgDatabase:
         Locks are taken in the order given; callers keep one order (table lock
         before index lock) so two transactions never wait on each other in a cycle.
         ``records_outcome`` (entry writes only) keeps the outcome in
-        ``last_write_error`` for the storage panel.
+        ``last_write_error`` for the storage panel. A failure once COMMIT was
+        sent raises ``CommitUncertain``.
         """
         keys = lock_keys or (self.write_key,)
         locks = "; ".join(f"SELECT pg_advisory_xact_lock({int(key)})" for key in keys)
+        sent = answered = False  # COMMIT sent / its answer received
         try:
             async with self.connection() as conn:
                 try:
-                    await conn.execute(f"BEGIN; {locks}")
+                    # READ COMMITTED whatever the server default: statements after
+                    # the lock must see everything committed before it was granted.
+                    await conn.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; {locks}")
                     tx = PgTx(conn, self.names, self.command_timeout)
                     yield tx
+                    sent = True
                     await conn.execute("; ".join([*tx.deferred, "COMMIT"]))
+                    answered = True
                 except BaseException:
                     await _abandon(conn)
                     raise
         except StorageError as exc:
-            if records_outcome:
-                self.last_write_error = str(exc)
-            raise
+            # Once COMMIT answered, only the pool's reset of the connection on
+            # release can fail: the transaction stands, so the write succeeded.
+            if not answered:
+                if records_outcome:
+                    self.last_write_error = str(exc)
+                if sent:
+                    raise CommitUncertain(str(exc)) from exc
+                raise
         if records_outcome:
             self.last_write_error = None
 

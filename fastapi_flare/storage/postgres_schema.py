@@ -4,6 +4,8 @@
 * ``T_counts``: exact per-hour row counts per series, for the stats cards and
   row counts (no ``count(*)`` over a million rows).
 * ``T_meta``: small integers (search indexing progress).
+* ``T_batches``: the random key of each recent entry batch, committed with it,
+  so a batch whose COMMIT answer was lost is not written again (kept an hour).
 * ``T_search`` / ``T_requests_search``: the text to search, with a ``pg_trgm``
   GIN index; filled behind the writer (see postgres_search). Created only when
   the ``pg_trgm`` extension exists or can be created; otherwise search falls
@@ -25,6 +27,7 @@ from fastapi_flare.storage.extensions import PgNames, StorageExtension, quote_id
 from fastapi_flare.storage.postgres_db import PgTx, advisory_key
 
 DDL_LOCK_KEY = advisory_key("ddl")
+BATCHES = "batches"  # suffix of the batch key table
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,10 @@ def base_ddl(n: PgNames) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {n.table("meta")} (
             key text PRIMARY KEY,
             value bigint NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {n.table(BATCHES)} (
+            key uuid PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now()
         )""",
     ]
 

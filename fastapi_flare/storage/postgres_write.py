@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from fastapi_flare.schema import LEVELS, FlareLogEntry, FlareRequestEntry
 from fastapi_flare.storage._common import (
@@ -18,10 +19,13 @@ from fastapi_flare.storage._common import (
 from fastapi_flare.storage._sql import LOG_COLUMNS, REQUEST_COLUMNS, log_row, request_row
 from fastapi_flare.storage.extensions import SavedLog, StorageExtension, quote_ident
 from fastapi_flare.storage.postgres_db import PgDatabase, PgTx
+from fastapi_flare.storage.postgres_schema import BATCHES
 
 KNOWN_SERIES = frozenset({REQUEST_SERIES, *(log_series(level) for level in LEVELS)})
 # Rows deleted per retention transaction (each holds the table's write lock).
 PRUNE_CHUNK = 2000
+# How long a batch key stays checkable: far longer than the writer's retry pauses.
+BATCH_KEY_TTL = timedelta(hours=1)
 
 
 async def add_counts(tx: PgTx, rows: Sequence[tuple[str, int, int]]) -> None:
@@ -73,6 +77,37 @@ async def insert_requests(tx: PgTx, entries: Sequence[FlareRequestEntry]) -> Non
     rows = [request_row(entry, utc) for entry in entries]
     await tx.copy(tx.names.raw("requests"), REQUEST_COLUMNS, rows)
     await add_counts(tx, count_buckets((REQUEST_SERIES, hour_bucket(r[0])) for r in rows))
+
+
+def record_batch(tx: PgTx, key: UUID) -> None:
+    """Commit ``key`` with the batch, in the COMMIT's round trip.
+
+    Deferred statements carry no parameters; only the canonical text of a
+    parsed UUID (hex digits and dashes) reaches the SQL, a literal as safe as
+    add_counts' integers. Binding it would cost a round trip per batch.
+    """
+    tx.defer(f"INSERT INTO {tx.names.table(BATCHES)} (key) VALUES ('{UUID(str(key))}')")
+
+
+async def batch_saved(tx: PgTx, key: UUID) -> bool:
+    """Whether the batch with ``key`` committed.
+
+    ``tx`` holds the table's write lock, so a commit still running on a
+    connection the client gave up on has finished (and is visible) by now.
+    """
+    sql = f"SELECT 1 FROM {tx.names.table(BATCHES)} WHERE key = $1"
+    return bool(await tx.fetch_all(sql, (key,)))
+
+
+async def prune_batches(db: PgDatabase, keep: Sequence[UUID]) -> None:
+    """Forget batch keys older than BATCH_KEY_TTL, except ``keep`` (still being retried)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            f"DELETE FROM {db.names.table(BATCHES)} "
+            "WHERE at < now() - $1::interval AND key <> ALL($2::uuid[])",
+            BATCH_KEY_TTL,
+            list(keep),
+        )
 
 
 async def _delete_chunks(
