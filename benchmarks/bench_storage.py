@@ -318,6 +318,23 @@ async def ingest(storage: Any, entries: int, batch: int) -> dict[str, Any]:
             "cpu_us_per_entry": round(cpu / entries * 1e6, 1)}  # fmt: skip
 
 
+async def drop_pg_tables(dsn: str, base: str) -> None:
+    """Drop the benchmark's table and every table named after it (features add their own)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        names = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND (tablename = $1 OR starts_with(tablename, $1 || '_'))",
+            base,
+        )
+        for (name,) in names:
+            await conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
 async def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Seed, time the dashboard, measure ingest; always cleans up its file or tables."""
     where = (
@@ -347,9 +364,7 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> 
     finally:
         try:
             if backend == "postgresql":
-                async with storage.write_transaction() as tx:
-                    for suffix in ("", "requests", "counts", "meta", "search", "requests_search"):
-                        await tx.execute(f"DROP TABLE IF EXISTS {tx.table(suffix)}")
+                await drop_pg_tables(args.pg_dsn, where)
         finally:
             await storage.close()
     for rate in rates:
