@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from random import getrandbits
 from typing import Any
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -22,15 +22,19 @@ def sane_request_id(raw: bytes | None) -> str:
     return new_request_id()
 
 
-def new_request_id() -> str:
-    """A random UUID4 string, without building a ``uuid.UUID`` (a quarter of the cost).
+# Bits of a 128-bit UUID: version nibble 4, variant bits 10 (RFC 4122).
+_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
 
-    ``str(uuid.uuid4())`` was the largest single cost of an untracked request.
+
+def new_request_id() -> str:
+    """A random UUID4 string, without building a ``uuid.UUID``.
+
+    ``str(uuid.uuid4())`` was the largest single cost of an untracked request. A
+    request id correlates logs; it guards nothing, so the process's pseudo-random
+    generator (reseeded in forked workers) does, at half the cost of ``os.urandom``.
     """
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    h = raw.hex()
+    h = "%032x" % (getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -336,3 +336,15 @@ async def test_works_without_lifespan(tmp_path: Path) -> None:
         await wait_until(flushed(runtime, 2))
     assert len(await stored_logs(runtime)) == 1
     await runtime.stop()
+
+
+def test_new_request_ids_are_distinct_uuid4s() -> None:
+    import uuid
+
+    from fastapi_flare.capture.context import new_request_id
+
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(value) for value in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert all(str(u) == value for u, value in zip(parsed, ids, strict=True))
