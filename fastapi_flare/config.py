@@ -66,6 +66,8 @@ class FlareConfig(BaseSettings):
     # ── Worker ───────────────────────────────────────────────────────────
     worker_interval_seconds: PositiveFloat = 5
     worker_batch_size: PositiveInt = 100
+    # While a backlog waits, one write takes up to this many entries (see worker.py).
+    worker_max_batch_size: PositiveInt = 2_000
     queue_max_size: PositiveInt = 10_000
 
     # ── Metrics ──────────────────────────────────────────────────────────

@@ -25,6 +25,7 @@ def test_spec_defaults() -> None:
     assert config.capture_request_body is False
     assert config.worker_interval_seconds == 5
     assert config.worker_batch_size == 100
+    assert config.worker_max_batch_size == 2000
 
 
 def test_every_spec_variable_is_read_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,6 +44,7 @@ def test_every_spec_variable_is_read_from_env(monkeypatch: pytest.MonkeyPatch) -
         "FLARE_CAPTURE_REQUEST_HEADERS": "false",
         "FLARE_WORKER_INTERVAL_SECONDS": "2",
         "FLARE_WORKER_BATCH_SIZE": "250",
+        "FLARE_WORKER_MAX_BATCH_SIZE": "5000",
         "FLARE_REDACT_FIELDS": "ssn, card_number",
         "FLARE_ZITADEL_DOMAIN": "auth.mycompany.com",
         "FLARE_ZITADEL_CLIENT_ID": "000000000000000001",
@@ -64,6 +66,7 @@ def test_every_spec_variable_is_read_from_env(monkeypatch: pytest.MonkeyPatch) -
     assert config.track_2xx_requests is True
     assert config.worker_interval_seconds == 2
     assert config.worker_batch_size == 250
+    assert config.worker_max_batch_size == 5000
     assert config.redact_fields == ["ssn", "card_number"]
     assert config.zitadel_domain == "https://auth.mycompany.com"
     assert config.zitadel_browser_mode is True
@@ -83,6 +86,7 @@ def test_code_arguments_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"retention_hours": -5}, "retention_hours"),
         ({"request_max_entries": -1}, "request_max_entries"),
         ({"worker_batch_size": 0}, "worker_batch_size"),
+        ({"worker_max_batch_size": -1}, "worker_max_batch_size"),
         ({"queue_max_size": -10}, "queue_max_size"),
         ({"pg_table_name": "logs; DROP TABLE users"}, "pg_table_name"),
         ({"pg_table_name": "1logs"}, "pg_table_name"),

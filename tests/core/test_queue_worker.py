@@ -43,8 +43,8 @@ async def test_2000_concurrent_failing_requests_lose_nothing(tmp_path: Path) -> 
     assert runtime.queue.dropped == 0
 
 
-async def test_writer_batches_at_most_worker_batch_size(tmp_path: Path) -> None:
-    app, runtime = make_app(tmp_path, worker_batch_size=7)
+def spy_on_log_batches(runtime: Any) -> list[int]:
+    """Record the size of every batch the writer hands to ``save_logs``."""
     sizes: list[int] = []
     original = runtime.storage.save_logs
 
@@ -52,13 +52,33 @@ async def test_writer_batches_at_most_worker_batch_size(tmp_path: Path) -> None:
         sizes.append(len(entries))
         await original(entries)
 
-    runtime.storage.save_logs = spy  # type: ignore[method-assign]
+    runtime.storage.save_logs = spy
+    return sizes
+
+
+async def test_writer_batches_at_most_worker_batch_size(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path, worker_batch_size=7, worker_max_batch_size=7)
+    sizes = spy_on_log_batches(runtime)
     async with lifespan(app):
         for n in range(50):
             runtime.queue.put(_entry(n))
         await wait_until(flushed(runtime, 50))
     assert sum(sizes) == 50
     assert max(sizes) <= 7
+
+
+async def test_writer_catches_up_on_a_backlog_in_larger_batches(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path, worker_batch_size=7, worker_max_batch_size=20)
+    sizes = spy_on_log_batches(runtime)
+    async with lifespan(app):
+        await wait_until(lambda: runtime.worker.storage_ready.is_set())
+        for n in range(50):  # a burst: 50 entries wait before the writer runs
+            runtime.queue.put(_entry(n))
+        await wait_until(flushed(runtime, 50))
+        assert sizes[:3] == [20, 20, 10]  # the backlog, in batches of at most 20
+        runtime.queue.put(_entry(50))  # no backlog: one entry, one batch
+        await wait_until(flushed(runtime, 51))
+    assert sizes[3:] == [1]
 
 
 async def test_writer_does_not_wait_for_the_interval(tmp_path: Path) -> None:
