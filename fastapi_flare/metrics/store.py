@@ -14,10 +14,10 @@ through unnoticed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fastapi_flare.metrics.model import DAY, RESOLUTIONS, Batch, MetricRow, StoredRow
 from fastapi_flare.metrics.ranges import USEFUL_SECONDS
@@ -37,6 +37,8 @@ FLUSH_MARKER_SECONDS = DAY
 # (all-routes rows?, resolution, delete buckets starting before this epoch second)
 Limit = tuple[bool, int, int]
 
+T = TypeVar("T")
+
 
 @runtime_checkable
 class MetricsDatabase(Protocol):
@@ -49,6 +51,10 @@ class MetricsDatabase(Protocol):
 
     def write_transaction(self) -> AbstractAsyncContextManager[WriteTx]:
         """One write transaction (serialised with every other writer of the database)."""
+        ...
+
+    async def run_write(self, body: Callable[[Any], Awaitable[T]]) -> T:
+        """``body(tx)`` in one write transaction; the body awaits only ``tx``."""
         ...
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -80,15 +86,18 @@ class MetricsStore:
 
     async def write(self, batch: Batch, *, now: float | None = None) -> bool:
         """Add ``batch`` to the stored rows; False when this writer's batch was applied before."""
-        async with self.db.write_transaction() as tx:
+        moment = int(time.time() if now is None else now)
+
+        async def apply(tx: WriteTx) -> bool:
             done = await tx.fetch_all(self.sql.select_flush, (batch.writer,))
             if done and int(done[0][0]) >= batch.seq:
                 return False
             merged = await self._merged(tx, batch.rows)
             await tx.executemany(self.sql.upsert, [row.values() for row in merged])
-            moment = int(time.time() if now is None else now)
             await tx.execute(self.sql.upsert_flush, (batch.writer, batch.seq, moment))
-        return True
+            return True
+
+        return await self.db.run_write(apply)
 
     async def _merged(self, tx: WriteTx, rows: Sequence[MetricRow]) -> list[MetricRow]:
         """``rows`` plus what is stored for them, in key order (writers lock rows alike)."""
@@ -119,8 +128,7 @@ class MetricsStore:
 
     async def prune(self, *, now: float, retention_days: int) -> int:
         """One retention pass of the metrics tables; returns the rollup rows deleted."""
-        async with self.db.write_transaction() as tx:
-            return await prune_in(tx, self.sql, now, retention_days)
+        return await self.db.run_write(lambda tx: prune_in(tx, self.sql, now, retention_days))
 
 
 def _stored(row: MetricRow) -> StoredRow:

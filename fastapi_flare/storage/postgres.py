@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from fastapi_flare.config import IDENTIFIER_PATTERN
 from fastapi_flare.schema import (
@@ -64,6 +64,7 @@ from fastapi_flare.storage.postgres_schema import (
 )
 
 logger = logging.getLogger("fastapi_flare")
+T = TypeVar("T")
 
 INDEX_CHUNK_ROWS = 2000
 # How often prune() looks for tables with missing or stale planner statistics.
@@ -157,6 +158,11 @@ class PostgresStorage:
     def write_transaction(self) -> AbstractAsyncContextManager[PgTx]:
         """A transaction holding this table's write lock, for feature modules."""
         return self._db.write()
+
+    async def run_write(self, body: Callable[[PgTx], Awaitable[T]]) -> T:
+        """``body(tx)`` in one write transaction (the same API as SQLite's)."""
+        async with self._db.write() as tx:
+            return await body(tx)
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read query on a pooled connection, for feature modules."""

@@ -163,9 +163,13 @@ def run_to_end(body: Awaitable[T]) -> T:
     raise RuntimeError("a batch write body awaited something outside its transaction")
 
 
-def commit_body(raw: sqlite3.Connection, body: Callable[[SqliteTx], Awaitable[T]]) -> T:
+def commit_body(
+    raw: sqlite3.Connection, body: Callable[[SqliteTx], Awaitable[T]], begin: bool
+) -> T:
     """In the connection's thread: the body, then COMMIT; ROLLBACK on any error."""
     try:
+        if begin:
+            raw.execute("BEGIN IMMEDIATE")
         result = run_to_end(body(ThreadSideTx(raw)))
         raw.commit()
     except BaseException:
@@ -289,14 +293,24 @@ class SqliteDatabase:
                     raise storage_error(self.path, exc) from exc
                 raise
 
-    async def write_batch(self, body: Callable[[SqliteTx], Awaitable[T]]) -> T:
+    async def write_batch(
+        self,
+        body: Callable[[SqliteTx], Awaitable[T]],
+        *,
+        housekeeping: bool = False,
+        begin: bool = False,
+    ) -> T:
         """Run ``body`` and COMMIT in one call to the writer's thread.
 
-        For the entry writer: each ``await`` on the event loop costs a wait for the
-        loop's next turn, which under load means every ready request before it;
-        a batch made of five statements paid that five times. The body may await
-        only the ``tx`` it is given. Its outcome is kept in ``last_write_error``.
-        The transaction begins with the body's first INSERT (IMMEDIATE mode).
+        Each ``await`` on the event loop costs a wait for the loop's next turn,
+        which under load means every ready request before it; a batch made of five
+        statements paid that five times, holding the write lock all along. The
+        body may await only the ``tx`` it is given. Entry writes begin their
+        transaction with their first INSERT (IMMEDIATE mode); a body that reads
+        first needs ``begin`` (``BEGIN IMMEDIATE``: no other process writes between
+        its reads and its writes). The outcome of entry writes is kept
+        in ``last_write_error``; ``housekeeping`` writes (indexing, pruning) leave
+        it alone, so that one that commits cannot hide failing entry writes.
         """
         async with self._write_lock:
             conn = self._writer
@@ -305,15 +319,18 @@ class SqliteDatabase:
             try:
                 # aiosqlite runs each connection's calls on one thread of its own;
                 # _execute hands it a function of ours to run there with the rest.
-                result: T = await conn._execute(commit_body, conn._conn, body)  # type: ignore[no-untyped-call]
+                result: T = await conn._execute(commit_body, conn._conn, body, begin)  # type: ignore[no-untyped-call]
             except SQLITE_ERRORS as exc:
                 error = storage_error(self.path, exc)
-                self.last_write_error = str(error)
+                if not housekeeping:
+                    self.last_write_error = str(error)
                 raise error from exc
             except StorageError as exc:
-                self.last_write_error = str(exc)
+                if not housekeeping:
+                    self.last_write_error = str(exc)
                 raise
-            self.last_write_error = None
+            if not housekeeping:
+                self.last_write_error = None
             return result
 
     def same_file(self) -> bool:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from fastapi_flare.storage._common import PENDING_CAP, Direction, like_pattern
 from fastapi_flare.storage._sql import Params, id_bounds, order, select_list, where
-from fastapi_flare.storage.sqlite_db import SqliteDatabase
+from fastapi_flare.storage.sqlite_db import SqliteDatabase, SqliteTx
 from fastapi_flare.storage.sqlite_schema import META, SearchSpec
 
 MIN_TRIGRAM_CHARS = 3
@@ -105,7 +105,8 @@ async def pending_rows(db: SqliteDatabase, spec: SearchSpec) -> int:
 async def index_step(db: SqliteDatabase, spec: SearchSpec, max_rows: int) -> int:
     """Index up to ``max_rows`` rows past ``upto`` in one write transaction."""
     cols = ", ".join(spec.columns)
-    async with db.write() as tx:
+
+    async def body(tx: SqliteTx) -> int:
         rows = await tx.fetch_all(f"SELECT value FROM {META} WHERE key = ?", (spec.meta_key,))
         upto = int(rows[0][0]) if rows else 0
         span = await tx.fetch_all(
@@ -123,3 +124,8 @@ async def index_step(db: SqliteDatabase, spec: SearchSpec, max_rows: int) -> int
         )
         await tx.execute(f"UPDATE {META} SET value = ? WHERE key = ?", (last, spec.meta_key))
         return count
+
+    # One call to the writer's thread: the write lock is held for the work alone,
+    # not for a loop turn per statement (entry writes wait for it under load).
+    # IMMEDIATE: another process indexing the same file must not read the same upto.
+    return await db.write_batch(body, housekeeping=True, begin=True)

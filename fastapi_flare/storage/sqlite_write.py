@@ -82,17 +82,22 @@ async def _delete_chunks(db: SqliteDatabase, table: str, condition: str, arg: An
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {condition}"
         f"{ordering} LIMIT {PRUNE_CHUNK}) RETURNING {returning}"
     )
+
+    async def delete_chunk(tx: SqliteTx) -> int:
+        deleted = await tx.fetch_all(sql, (arg,))
+        series = (
+            (log_series(kind) if table == LOGS else REQUEST_SERIES, ts // HOUR_MICROS)
+            for ts, kind in deleted
+        )
+        await add_counts(tx, [(s, b, -n) for s, b, n in count_buckets(series)])
+        return len(deleted)
+
     total = 0
     while True:
-        async with db.write() as tx:
-            deleted = await tx.fetch_all(sql, (arg,))
-            series = (
-                (log_series(kind) if table == LOGS else REQUEST_SERIES, ts // HOUR_MICROS)
-                for ts, kind in deleted
-            )
-            await add_counts(tx, [(s, b, -n) for s, b, n in count_buckets(series)])
-        total += len(deleted)
-        if len(deleted) < PRUNE_CHUNK:
+        # One call to the writer's thread per chunk (see SqliteDatabase.write_batch).
+        deleted = await db.write_batch(delete_chunk, housekeeping=True, begin=True)
+        total += deleted
+        if deleted < PRUNE_CHUNK:
             return total
         await asyncio.sleep(0)  # let a waiting save_logs take the lock between chunks
 

@@ -79,12 +79,11 @@ def fill(path: Path) -> int:
     """Write zeros to ``path`` until the file system is full; bytes written."""
     chunk = b"\0" * 65536
     written = 0
-    with path.open("wb") as out:
+    # Unbuffered: a buffered file would retry the failed bytes on close and raise there.
+    with path.open("wb", buffering=0) as out:
         try:
             while True:
-                out.write(chunk)
-                out.flush()
-                written += len(chunk)
+                written += out.write(chunk) or 0
         except OSError:
             pass
     return written

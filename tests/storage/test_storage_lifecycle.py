@@ -173,3 +173,34 @@ async def test_entries_with_unexpected_levels_are_kept(storage: Any) -> None:
     result = await storage.prune(older_than=NOW - timedelta(days=1), max_entries=0, max_requests=0)
     assert result.logs == 2
     assert (await storage.overview()).log_count == 0
+
+
+async def test_run_write_commits_or_rolls_back_as_one_transaction(backend: Any) -> None:
+    storage = backend.make()
+    storage.add_extension(hooked_extension([]))
+    await storage.open()
+    async with storage.write_transaction() as tx:
+        table = tx.table("hooked")
+
+    def insert(tx: WriteTx) -> str:
+        values = "(?, ?)" if tx.dialect == "sqlite" else "($1, $2)"
+        return f"INSERT INTO {table} (log_id, msg) VALUES {values}"
+
+    async def insert_two(tx: WriteTx) -> int:
+        await tx.executemany(insert(tx), [(1, "a"), (2, "b")])
+        rows = await tx.fetch_all(f"SELECT count(*) FROM {table}")
+        return int(rows[0][0])
+
+    async def insert_then_fail(tx: WriteTx) -> None:
+        await tx.execute(insert(tx), (3, "c"))
+        raise StorageError("refused halfway")
+
+    assert await storage.run_write(insert_two) == 2  # the body sees its own writes
+    with pytest.raises(StorageError, match="refused halfway"):
+        await storage.run_write(insert_then_fail)
+    rows = await storage.fetch_all(f"SELECT log_id, msg FROM {table} ORDER BY log_id")
+    assert rows == [(1, "a"), (2, "b")]
+    # Background work does not decide what the storage panel says about entry writes.
+    assert (await storage.overview()).error is None
+    await storage.save_logs([log("entries still flow")])
+    assert await all_messages(storage) == ["entries still flow"]
