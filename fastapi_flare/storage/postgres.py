@@ -160,9 +160,16 @@ class PostgresStorage:
         return self._db.write()
 
     async def run_write(self, body: Callable[[PgTx], Awaitable[T]]) -> T:
-        """``body(tx)`` in one write transaction (the same API as SQLite's)."""
-        async with self._db.write() as tx:
-            return await body(tx)
+        """``body(tx)`` in one write transaction (the same API as SQLite's).
+
+        A failure shows on the storage panel until an entry write succeeds.
+        """
+        try:
+            async with self._db.write() as tx:
+                return await body(tx)
+        except StorageError as exc:
+            self._db.last_write_error = str(exc)
+            raise
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read query on a pooled connection, for feature modules."""

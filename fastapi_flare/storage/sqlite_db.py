@@ -308,9 +308,10 @@ class SqliteDatabase:
         body may await only the ``tx`` it is given. Entry writes begin their
         transaction with their first INSERT (IMMEDIATE mode); a body that reads
         first needs ``begin`` (``BEGIN IMMEDIATE``: no other process writes between
-        its reads and its writes). The outcome of entry writes is kept
-        in ``last_write_error``; ``housekeeping`` writes (indexing, pruning) leave
-        it alone, so that one that commits cannot hide failing entry writes.
+        its reads and its writes). A failure is kept in ``last_write_error``
+        for the storage panel; only an entry write that succeeds clears it, so a
+        ``housekeeping`` write (indexing, pruning, metrics) that commits cannot hide
+        failing entry writes.
         """
         async with self._write_lock:
             conn = self._writer
@@ -322,12 +323,10 @@ class SqliteDatabase:
                 result: T = await conn._execute(commit_body, conn._conn, body, begin)  # type: ignore[no-untyped-call]
             except SQLITE_ERRORS as exc:
                 error = storage_error(self.path, exc)
-                if not housekeeping:
-                    self.last_write_error = str(error)
+                self.last_write_error = str(error)
                 raise error from exc
             except StorageError as exc:
-                if not housekeeping:
-                    self.last_write_error = str(exc)
+                self.last_write_error = str(exc)
                 raise
             if not housekeeping:
                 self.last_write_error = None

@@ -81,6 +81,18 @@ async def test_writer_catches_up_on_a_backlog_in_larger_batches(tmp_path: Path) 
     assert sizes[3:] == [1]
 
 
+async def test_writer_gathers_a_trickle_into_one_write(tmp_path: Path) -> None:
+    app, runtime = make_app(tmp_path)
+    sizes = spy_on_log_batches(runtime)
+    async with lifespan(app):
+        await wait_until(lambda: runtime.worker.storage_ready.is_set())
+        for n in range(3):  # 10 ms apart: inside the writer's linger (WRITE_LINGER_SECONDS)
+            runtime.queue.put(_entry(n))
+            await asyncio.sleep(0.01)
+        await wait_until(flushed(runtime, 3))
+    assert sizes == [3]
+
+
 async def test_writer_does_not_wait_for_the_interval(tmp_path: Path) -> None:
     app, runtime = make_app(tmp_path, worker_interval_seconds=3600)
     async with lifespan(app), client(app) as http:

@@ -200,7 +200,11 @@ async def test_run_write_commits_or_rolls_back_as_one_transaction(backend: Any) 
         await storage.run_write(insert_then_fail)
     rows = await storage.fetch_all(f"SELECT log_id, msg FROM {table} ORDER BY log_id")
     assert rows == [(1, "a"), (2, "b")]
-    # Background work does not decide what the storage panel says about entry writes.
-    assert (await storage.overview()).error is None
+    # A failed background write shows on the panel until an entry write succeeds;
+    # a background write that succeeds does not clear it.
+    assert (await storage.overview()).error == "Writes failing: refused halfway"
+    assert await storage.run_write(insert_two) == 4
+    assert (await storage.overview()).error == "Writes failing: refused halfway"
     await storage.save_logs([log("entries still flow")])
     assert await all_messages(storage) == ["entries still flow"]
+    assert (await storage.overview()).error is None
