@@ -180,8 +180,7 @@ class FlareWorker:
         dropped most of its entries; catching up in larger writes dropped none.
         """
         size = self.config.worker_batch_size
-        depth = self.queue.depth
-        return size if depth <= size else min(depth, max(size, self.config.worker_max_batch_size))
+        return size if self.queue.depth <= size else max(size, self.config.worker_max_batch_size)
 
     async def _write_singly(self, batch: list[QueueItem]) -> list[QueueItem]:
         """Write entries one at a time; refused ones are counted as lost.

@@ -144,7 +144,7 @@ class SqliteStorage:
         under load kept entry writes waiting for hundreds of milliseconds. The body
         may await only ``tx``.
         """
-        return await self._db.write_batch(body, housekeeping=True, begin=True)
+        return await self._db.run_write(body)
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read query on the reader connection, for feature modules."""

@@ -332,6 +332,13 @@ class SqliteDatabase:
                 self.last_write_error = None
             return result
 
+    async def run_write(self, body: Callable[[SqliteTx], Awaitable[T]]) -> T:
+        """Background work: BEGIN IMMEDIATE, ``body``, COMMIT in one thread call.
+
+        For indexing, pruning and metrics flushes (see ``write_batch``).
+        """
+        return await self.write_batch(body, housekeeping=True, begin=True)
+
     def same_file(self) -> bool:
         """False once the file at ``path`` was deleted or replaced since connect()."""
         try:

@@ -128,4 +128,4 @@ async def index_step(db: SqliteDatabase, spec: SearchSpec, max_rows: int) -> int
     # One call to the writer's thread: the write lock is held for the work alone,
     # not for a loop turn per statement (entry writes wait for it under load).
     # IMMEDIATE: another process indexing the same file must not read the same upto.
-    return await db.write_batch(body, housekeeping=True, begin=True)
+    return await db.run_write(body)

@@ -94,8 +94,7 @@ async def _delete_chunks(db: SqliteDatabase, table: str, condition: str, arg: An
 
     total = 0
     while True:
-        # One call to the writer's thread per chunk (see SqliteDatabase.write_batch).
-        deleted = await db.write_batch(delete_chunk, housekeeping=True, begin=True)
+        deleted = await db.run_write(delete_chunk)  # one call to the writer's thread
         total += deleted
         if deleted < PRUNE_CHUNK:
             return total
