@@ -60,10 +60,14 @@ def _install_capture(app: FastAPI, runtime: FlareRuntime) -> None:
     an unhandled exception included) and echo X-Request-ID on it, without
     replacing any of the app's handlers or middleware.
     """
+    # Lazy, like the dashboard itself: the capture path never imports it.
+    from fastapi_flare.dashboard.security import with_security_headers
+
     build_stack = app.build_middleware_stack
 
     def build_with_capture() -> ASGIApp:
-        return FlareCaptureMiddleware(build_stack(), runtime)
+        stack = build_stack()
+        return FlareCaptureMiddleware(stack, runtime, dashboard_app=with_security_headers(stack))
 
     app.build_middleware_stack = build_with_capture  # type: ignore[method-assign]
 

@@ -45,9 +45,14 @@ class FlareCaptureMiddleware:
     exception always propagates unchanged.
     """
 
-    def __init__(self, app: ASGIApp, runtime: CaptureRuntime) -> None:
+    def __init__(
+        self, app: ASGIApp, runtime: CaptureRuntime, dashboard_app: ASGIApp | None = None
+    ) -> None:
         self.app = app
         self.runtime = runtime
+        # Serves requests under dashboard_path (uncaptured): the same app, wrapped by
+        # setup() so that every response there carries the dashboard's headers.
+        self.dashboard_app = dashboard_app or app
         config = runtime.config
         self._dashboard_prefix = config.dashboard_path
         self._track_requests = config.track_requests
@@ -57,8 +62,11 @@ class FlareCaptureMiddleware:
         self._logged_failure = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_dashboard(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self._is_dashboard(scope):
+            await self.dashboard_app(scope, receive, send)
             return
         self.runtime.ensure_started()
         request_id = sane_request_id(_find_header(scope, REQUEST_ID_HEADER))

@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # No 'unsafe-inline' and no 'unsafe-eval': captured data is attacker-controlled, so
 # even an escaping bug must not be able to run script. htmx runs with allowEval off.
@@ -56,3 +57,28 @@ class FlareRoute(APIRoute):
             return apply_security_headers(response)
 
         return secured
+
+
+def with_security_headers(app: ASGIApp) -> ASGIApp:
+    """``app``, with the security headers (and no-store) added where a response lacks them.
+
+    Serves every request under the dashboard path, so responses no dashboard route
+    builds carry them too: the router's slash redirects, 404s and 405s.
+    """
+    defaults = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in {**SECURITY_HEADERS, "Cache-Control": NO_STORE}.items()
+    ]
+
+    async def secured(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or ())
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in defaults if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return secured

@@ -82,6 +82,22 @@ async def test_every_dashboard_response_carries_security_headers(dash: Dash) -> 
                 assert response.headers["cache-control"] == "no-store", url
 
 
+async def test_responses_no_dashboard_route_builds_carry_them_too(dash: Dash) -> None:
+    # The host router answers these itself: a slash redirect, an unknown path, a wrong method.
+    for method, url, status in (
+        ("GET", "/flare/logs/1/", 307),
+        ("GET", "/flare/no-such-page", 404),
+        ("DELETE", "/flare/requests", 405),
+    ):
+        response = await dash.http.request(method, url)
+        assert response.status_code == status, url
+        assert_security_headers(response.headers, url)
+        assert response.headers["cache-control"] == "no-store", url
+    # Outside the dashboard path the host app's responses stay as they are.
+    outside = await dash.http.get("/no-such-page")
+    assert "content-security-policy" not in outside.headers
+
+
 async def test_dashboard_routes_are_hidden_from_openapi(dash: Dash) -> None:
     schema = (await dash.http.get("/openapi.json")).json()
     assert not [path for path in schema.get("paths", {}) if path.startswith("/flare")]
