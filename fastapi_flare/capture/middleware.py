@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi_flare.capture.context import REQUEST_ID_HEADER, RequestContext, sane_request_id
+from fastapi_flare.capture.context import (
+    HANDLED_EXCEPTION_KEY,
+    REQUEST_ID_HEADER,
+    RequestContext,
+    sane_request_id,
+)
 
 if TYPE_CHECKING:
     from fastapi_flare.capture.entries import EntryFactory
@@ -99,6 +104,11 @@ class FlareCaptureMiddleware:
             raise
         finally:
             self._record(ctx, failure)
+            # The exception's traceback holds this frame and the app's frames, which
+            # hold the scope: drop our references to it, or each failed request
+            # would leave a reference cycle that only the garbage collector frees.
+            failure = None
+            scope.pop(HANDLED_EXCEPTION_KEY, None)
 
     def _is_dashboard(self, scope: Scope) -> bool:
         path: str = scope.get("path", "")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -348,3 +351,47 @@ def test_new_request_ids_are_distinct_uuid4s() -> None:
     parsed = [uuid.UUID(value) for value in ids]
     assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
     assert all(str(u) == value for u, value in zip(parsed, ids, strict=True))
+
+
+async def _call(app: FastAPI, path: str) -> None:
+    """One GET straight through the ASGI interface, as a server would make it."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "headers": [(b"host", b"test")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80), "state": {}}  # fmt: skip
+    with contextlib.suppress(Exception):  # an unhandled error reaches the server, as here
+        await app(scope, receive, send)
+
+
+async def _cyclic_garbage(app: FastAPI, path: str, requests: int = 50) -> int:
+    """Objects that only the cyclic garbage collector could free after ``requests`` calls."""
+    await _call(app, path)  # warm caches first
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(requests):
+            await _call(app, path)
+        return gc.collect()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("path", ["/ok", "/boom", "/items/999", "/teapot", "/nowhere"])
+async def test_failed_requests_leave_no_reference_cycles(tmp_path: Path, path: str) -> None:
+    # A traceback holds the frames it passed through: a reference to the exception
+    # kept in one of them (or in the scope they hold) makes a cycle per failed request,
+    # which costs the host app garbage-collector passes under load.
+    bare = build_host_app()
+    app, runtime = make_app(tmp_path)
+    async with lifespan(bare), lifespan(app):
+        baseline = await _cyclic_garbage(bare, path)
+        with_flare = await _cyclic_garbage(app, path)
+        await wait_until(lambda: runtime.queue.depth == 0)
+    assert with_flare <= baseline, (with_flare, baseline)
