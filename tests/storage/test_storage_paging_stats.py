@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi_flare.schema import LogQuery, Page, RequestQuery
@@ -152,6 +152,33 @@ async def test_prune_in_many_chunks_keeps_search_and_counts_right(storage: Any) 
     overview = await storage.overview()
     assert overview.log_count == 30
     assert (await storage.stats(NOW)).errors_24h == 30
+
+
+async def test_prune_keeps_hourly_counters_exact_across_levels_and_the_epoch(
+    storage: Any,
+) -> None:
+    # Counters are bucketed per hour when written and subtracted per hour when
+    # pruned: both sides must agree, before 1970 too (floor, not truncation).
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    moments = [epoch - timedelta(minutes=30), epoch + timedelta(minutes=30), NOW]
+    await storage.save_logs(
+        [
+            log(f"m{i}{level}", level=level, at=at)
+            for i, at in enumerate(moments)
+            for level in ("ERROR", "WARNING")
+        ]
+    )
+    await storage.save_requests([request(f"/r/{i}", at=at) for i, at in enumerate(moments)])
+    result = await storage.prune(
+        older_than=epoch - timedelta(days=1), max_entries=2, max_requests=1
+    )
+    assert (result.logs, result.requests) == (4, 2)
+    overview = await storage.overview()
+    assert (overview.log_count, overview.request_count) == (2, 1)
+    result = await storage.prune(older_than=NOW + timedelta(hours=1), max_entries=2, max_requests=1)
+    assert result.logs == 2
+    assert (await storage.overview()).log_count == 0
+    assert (await storage.stats(NOW)).total == 0
 
 
 async def test_overview_reports_counts_and_backend_facts(storage: Any, backend: Any) -> None:
