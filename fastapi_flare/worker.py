@@ -21,6 +21,12 @@ DEFAULT_DRAIN_TIMEOUT_SECONDS = 10.0
 # How long the writer waits for a partial batch to fill before writing it.
 WRITE_LINGER_SECONDS = 0.05
 
+# A retention pass that removed at least this many rows was behind: entries arrive
+# faster than one pass per interval removes them, so the next pass starts at once
+# (up to MAX_CATCH_UP_PASSES in a row, then the periodic jobs get their turn).
+RETENTION_CATCH_UP_ROWS = 1000
+MAX_CATCH_UP_PASSES = 10
+
 # Periodic jobs run beside retention (metrics flushes, for instance).
 PeriodicJob = Callable[[Storage], Awaitable[None]]
 
@@ -221,23 +227,26 @@ class FlareWorker:
     async def _retention_loop(self) -> None:
         await self.storage_ready.wait()
         while True:
-            await self.run_retention()
+            for _ in range(MAX_CATCH_UP_PASSES):
+                if await self.run_retention() < RETENTION_CATCH_UP_ROWS:
+                    break
             await self._run_periodic_jobs()
             await asyncio.sleep(self.config.worker_interval_seconds)
 
-    async def run_retention(self) -> None:
-        """One retention pass; failures are logged once per episode."""
+    async def run_retention(self) -> int:
+        """One retention pass; returns the rows it removed. Failures are logged once per episode."""
         cutoff = datetime.now(UTC) - timedelta(hours=self.config.retention_hours)
         try:
-            await self.storage.prune(
+            result = await self.storage.prune(
                 older_than=cutoff,
                 max_entries=self.config.max_entries,
                 max_requests=self.config.request_max_entries,
             )
         except StorageError as exc:
             self._retention_log.failed(exc)
-        else:
-            self._retention_log.succeeded()
+            return 0
+        self._retention_log.succeeded()
+        return result.logs + result.requests + result.metrics
 
     async def _run_periodic_jobs(self) -> None:
         for job in self.periodic_jobs:

@@ -170,3 +170,35 @@ async def test_unwritable_database_never_breaks_the_app(
         r for r in caplog.records if r.name == "fastapi_flare" and "failed" in r.getMessage()
     ]
     assert len(warnings) == 1  # logged once per episode, not per attempt
+
+
+async def test_retention_that_falls_behind_runs_again_at_once(tmp_path: Path) -> None:
+    # Entries keep arriving while a pass deletes (here: 1,500 more during each of the
+    # first two passes); a pass that removed many rows is followed at once by another
+    # instead of leaving the table over its cap for a whole interval.
+    from fastapi_flare.storage.sqlite import SqliteStorage
+
+    app, runtime = make_app(tmp_path, worker_interval_seconds=3600, max_entries=10)
+    earlier = SqliteStorage(runtime.config.sqlite_path)
+    await earlier.open()
+    await earlier.save_logs([_entry(n) for n in range(1500)])  # over the cap at start
+    await earlier.close()
+    storage = runtime.storage
+    prune = storage.prune
+    arrivals = 2
+
+    async def prune_while_entries_arrive(**limits: Any) -> Any:
+        nonlocal arrivals
+        result = await prune(**limits)
+        if arrivals:
+            arrivals -= 1
+            await storage.save_logs([_entry(n) for n in range(1500)])
+        return result
+
+    storage.prune = prune_while_entries_arrive  # type: ignore[method-assign]
+    async with lifespan(app):
+
+        async def caught_up() -> bool:
+            return arrivals == 0 and (await storage.overview()).log_count == 10
+
+        await wait_until(caught_up, timeout=5)
