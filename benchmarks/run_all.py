@@ -42,6 +42,7 @@ BENCHMARKS = [
     Benchmark("overhead", "benchmarks.bench_overhead"),
     Benchmark("memory", "benchmarks.bench_memory"),
     Benchmark("storage", "benchmarks.bench_storage"),
+    Benchmark("retention", "benchmarks.bench_retention"),
     Benchmark("metrics", "benchmarks.bench_metrics"),
 ]
 

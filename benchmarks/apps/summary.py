@@ -104,7 +104,11 @@ def render_summary(
     memory = _load(out_dir, "memory")
     if memory is not None:
         lines += ["", *_memory(memory)]
-    for name, title in (("storage", "Storage ingest and dashboard"), ("metrics", "Metrics")):
+    for name, title in (
+        ("storage", "Storage ingest and dashboard"),
+        ("retention", "Retention"),
+        ("metrics", "Metrics"),
+    ):
         section = _embedded(out_dir, name, title)
         if section:
             lines += ["", *section]

@@ -86,3 +86,20 @@ def test_run_all_quick_writes_memory_results_and_summary(tmp_path: Path) -> None
     assert "## Memory ([memory.md](memory.md))" in summary
     assert "| memory | ok |" in summary
     assert not (tmp_path / "overhead.json").exists()
+
+
+def test_retention_quick_prunes_to_the_caps(tmp_path: Path) -> None:
+    run_module("benchmarks.bench_retention", "--quick", "--out-dir", str(tmp_path))
+    data = json.loads((tmp_path / "retention.json").read_text())
+    cases = {row["case"]: row for row in data["summary"]}
+    assert set(cases) == {
+        f"{backend}, search index {state}"
+        for backend in ("sqlite", "postgresql")
+        for state in ("empty", "built")
+    }
+    for row in cases.values():
+        # 3,000 of each seeded, capped at 10,000 entries and 1,000 requests.
+        assert row["removed"] == 2000
+        assert row["left"] == [3000, 1000]
+        assert row["rows_per_s"] > 0
+    assert "# Retention" in (tmp_path / "retention.md").read_text()
