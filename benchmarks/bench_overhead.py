@@ -120,6 +120,7 @@ def run_server(
         for status in args.routes:
             path = ROUTES[status]
             before = server.get(STATS_PATH)
+            cpu_before = server.cpu_seconds()
             result = run_load(
                 server.base_url + path,
                 duration=args.duration,
@@ -129,7 +130,9 @@ def run_server(
                 cpu_prefix=load_cpus,
             )
             depth_at_end, drain_s = _wait_drained(server)
+            cpu_after = server.cpu_seconds()
             after = server.get(STATS_PATH)
+            handled = after["handled"][path] - before["handled"][path]
             dropped = (
                 after["queue"]["dropped"] - before["queue"]["dropped"] if after["queue"] else 0
             )
@@ -139,7 +142,11 @@ def run_server(
                     "config": config.name,
                     "route": status,
                     **result.as_dict(),
-                    "handled": after["handled"][path] - before["handled"][path],
+                    "handled": handled,
+                    # The writer's catch-up after the load counts too (measured once drained).
+                    "cpu_us_per_request": round((cpu_after - cpu_before) / handled * 1e6, 1)
+                    if cpu_before is not None and cpu_after is not None and handled
+                    else None,
                     "queue_depth_at_end": depth_at_end,
                     "drain_s": drain_s,
                     "dropped": dropped,

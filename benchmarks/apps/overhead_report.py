@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from benchmarks.apps.overhead_app import ROUTES
@@ -58,6 +59,7 @@ def summarise(
                 "rps": round(median(r["rps"] for r in mine), 1),
                 "p50_ms": round(median(r["p50_ms"] for r in mine), 3),
                 "p99_ms": round(median(r["p99_ms"] for r in mine), 3),
+                "cpu_us": _median_or_none(r.get("cpu_us_per_request") for r in mine),
                 "ratio": round(median(ratios), 3) if ratios else None,
                 "ratio_min": round(min(ratios), 3) if ratios else None,
                 "ratio_max": round(max(ratios), 3) if ratios else None,
@@ -88,6 +90,11 @@ def summarise(
                 )
             rows.append(row)
     return rows
+
+
+def _median_or_none(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(median(known), 1) if known else None
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -135,7 +142,9 @@ def render(data: dict[str, Any]) -> str:
         "the SQLite file after SIGTERM (the queue is drained at shutdown) with the requests the "
         "app handled (wrk's count stops at the deadline; requests still in flight then are "
         "handled and stored too). Retention caps were raised for the run so no row is pruned "
-        "before it is counted; the queue keeps its default size (10,000).",
+        "before it is counted; the queue keeps its default size (10,000). *Server CPU* is the "
+        "uvicorn process's CPU time (all threads, the writer's included, until the queue is "
+        "drained) per handled request: steadier than req/s on a shared machine.",
     ]
     if s.get("quick"):
         lines += ["", "**Quick mode (smoke test): the figures are not meaningful.**"]
@@ -150,6 +159,7 @@ def render(data: dict[str, Any]) -> str:
                     "ratio to bare (min–max)",
                     "p50 ms",
                     "p99 ms",
+                    "server CPU µs/req",
                     "target",
                     "stored == handled",
                     "dropped",
@@ -161,6 +171,7 @@ def render(data: dict[str, Any]) -> str:
                         f"{_fmt(row['ratio'])} ({_fmt(row['ratio_min'])}–{_fmt(row['ratio_max'])})",
                         _fmt(row["p50_ms"]),
                         _fmt(row["p99_ms"]),
+                        _fmt(row.get("cpu_us"), 1),
                         _verdict(row),
                         _stored(row),
                         row["dropped"] if "stored_logs" in row else "–",

@@ -50,6 +50,8 @@ def test_overhead_quick_stores_every_captured_request(tmp_path: Path) -> None:
     assert flare["ratio"] == round(flare["rps"] / bare["rps"], 3)
     assert flare["target"] == 0.90
     assert 0 < flare["p50_ms"] <= flare["p99_ms"]
+    # The server's CPU per request, read from /proc (Linux, as CI is).
+    assert bare["cpu_us"] > 0 and flare["cpu_us"] > 0
     # Every request the app handled is in the SQLite file: one log row and one request row.
     assert flare["handled"] >= flare["sent"] > 0
     assert flare["stored_logs"] == flare["expected_logs"] == flare["handled"]
