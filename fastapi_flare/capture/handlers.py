@@ -23,12 +23,15 @@ def wrap_exception_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
     if getattr(handler, _WRAPPED_MARK, False):
         return handler
 
+    # Decided once here, not on every handled exception (a 404 is a handled exception).
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+    )
+
     @functools.wraps(handler)
     async def flare_noting_handler(request: Request, exc: Exception) -> Any:
         request.scope[HANDLED_EXCEPTION_KEY] = exc
-        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
-        ):
+        if is_async:
             return await handler(request, exc)
         result = await run_in_threadpool(handler, request, exc)
         if inspect.isawaitable(result):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -11,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
 
 from fastapi_flare import FlareConfig, setup
+from fastapi_flare.capture.context import RequestContext
+from fastapi_flare.capture.entries import EntryFactory
 from fastapi_flare.runtime import FlareRuntime
+from fastapi_flare.schema import FlareLogEntry, FlareRequestEntry
 from fastapi_flare.setup import FlareSetupError
 from tests.core.conftest import build_host_app, flushed, make_app, stored_logs, stored_requests
 from tests.helpers import client, lifespan, wait_until
@@ -339,6 +344,73 @@ async def test_works_without_lifespan(tmp_path: Path) -> None:
         await wait_until(flushed(runtime, 2))
     assert len(await stored_logs(runtime)) == 1
     await runtime.stop()
+
+
+async def test_sync_and_callable_exception_handlers_run_as_before(tmp_path: Path) -> None:
+    """Flare wraps every handler; sync ones still run in the threadpool, objects still work."""
+    app = FastAPI()
+    handler_threads: list[str] = []
+
+    def sync_handler(request: Request, exc: ValueError) -> PlainTextResponse:
+        handler_threads.append(threading.current_thread().name)
+        return PlainTextResponse(f"sync: {exc}", status_code=409)
+
+    class AsyncCallableHandler:
+        async def __call__(self, request: Request, exc: Exception) -> PlainTextResponse:
+            return PlainTextResponse(f"object: {exc}", status_code=410)
+
+    app.add_exception_handler(ValueError, sync_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(KeyError, AsyncCallableHandler())
+
+    @app.get("/value")
+    async def value() -> None:
+        raise ValueError("bad value")
+
+    @app.get("/key")
+    async def key() -> None:
+        raise KeyError("gone")
+
+    runtime = setup(app, FlareConfig(sqlite_path=str(tmp_path / "flare.db")))
+    async with lifespan(app), client(app) as http:
+        sync_response = await http.get("/value")
+        object_response = await http.get("/key")
+        await wait_until(flushed(runtime, 4))
+        by_status = {entry.http_status: entry for entry in await stored_logs(runtime)}
+    assert (sync_response.status_code, sync_response.text) == (409, "sync: bad value")
+    assert (object_response.status_code, object_response.text) == (410, "object: 'gone'")
+    assert handler_threads and handler_threads[0] != threading.main_thread().name
+    assert by_status[409].event == by_status[410].event == "handled_exception"
+    assert by_status[409].error == "ValueError: bad value"
+    assert by_status[410].error == "KeyError: 'gone'"
+
+
+def test_captured_entries_report_every_field_set_and_stay_independent() -> None:
+    """Entries share pydantic's "fields set" (all fields); changing one leaves the others."""
+    factory = EntryFactory(FlareConfig(sqlite_path="unused.db"))
+
+    def failed_request(path: str) -> RequestContext:
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+        ctx = RequestContext(scope=scope, started_wall=0.0, started=0.0, request_id=path)
+        ctx.duration_ms = 3
+        return ctx
+
+    first_ctx, second_ctx = failed_request("/a"), failed_request("/b")
+    first, second = (
+        factory.from_request(first_ctx, 404, None),
+        factory.from_request(second_ctx, 500, None),
+    )
+    request = factory.request_entry(first_ctx, 404)
+    assert first.model_fields_set == set(FlareLogEntry.model_fields)
+    assert request.model_fields_set == set(FlareRequestEntry.model_fields)
+    assert first.model_dump(exclude_unset=True) == first.model_dump()
+    first.message = "changed"
+    copied = second.model_copy(update={"event": "copied"})
+    assert (first.message, second.message, copied.event) == (
+        "changed",
+        "500 Internal Server Error",
+        "copied",
+    )
+    assert second.model_fields_set == copied.model_fields_set == set(FlareLogEntry.model_fields)
 
 
 def test_new_request_ids_are_distinct_uuid4s() -> None:
