@@ -141,12 +141,21 @@ async def _delete_chunks(
 
 
 async def _cap_rows(db: PgDatabase, suffix: str, keep: int, search: bool) -> int:
-    """Delete all but the ``keep`` newest rows (by id)."""
+    """Delete all but the ``keep`` newest rows (by id).
+
+    As on SQLite: the exact counters give the row count, so only the excess is walked,
+    and count and walk share one statement's snapshot.
+    """
+    # Every level's series, as the storage overview counts them (odd levels too).
+    series = REQUEST_SERIES if suffix else log_series("%")
     rows = await db.fetch_all(
-        f"SELECT id FROM {db.names.table(suffix)} ORDER BY id DESC OFFSET $1 LIMIT 1",
-        (max(keep, 0),),
+        f"WITH total(n) AS (SELECT coalesce(sum(n), 0)::bigint FROM {db.names.table('counts')} "
+        "WHERE series LIKE $1) "
+        f"SELECT id, (SELECT n FROM total) FROM {db.names.table(suffix)} ORDER BY id "
+        "OFFSET greatest((SELECT n FROM total) - $2, 1) - 1 LIMIT 1",
+        (series, max(keep, 0)),
     )
-    if not rows:
+    if not rows or int(rows[0][1]) <= keep:
         return 0
     return await _delete_chunks(db, suffix, "id <= $1", int(rows[0][0]), search)
 

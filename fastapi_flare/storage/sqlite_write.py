@@ -109,11 +109,23 @@ async def _delete_chunks(db: SqliteDatabase, table: str, condition: str, arg: An
 
 
 async def _cap_rows(db: SqliteDatabase, table: str, keep: int) -> int:
-    """Delete all but the ``keep`` newest rows (by id)."""
+    """Delete all but the ``keep`` newest rows (by id).
+
+    The exact per-hour counters give the row count, so only the rows over the cap are
+    walked. Walking past the kept ones instead (the table's own B-tree, whole rows)
+    took ~0.3 s at 1,000,000 rows on every pass, even with nothing over the cap. Count
+    and walk are one statement, so one snapshot: another process pruning meanwhile
+    cannot make this pass remove more than the excess it saw.
+    """
+    # Every level's series, as the storage overview counts them (odd levels too).
+    series = REQUEST_SERIES if table == REQUESTS else log_series("%")
     rows = await db.fetch_all(
-        f"SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?", (max(keep, 0),)
+        f"WITH total(n) AS (SELECT coalesce(sum(n), 0) FROM {COUNTS} WHERE series LIKE ?) "
+        f"SELECT id, (SELECT n FROM total) FROM {table} ORDER BY id "
+        "LIMIT 1 OFFSET max((SELECT n FROM total) - ?, 1) - 1",
+        (series, max(keep, 0)),
     )
-    if not rows:
+    if not rows or int(rows[0][1]) <= keep:
         return 0
     return await _delete_chunks(db, table, "id <= ?", int(rows[0][0]))
 

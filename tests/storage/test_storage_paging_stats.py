@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,6 +137,31 @@ async def test_prune_caps_requests_as_a_ring_buffer(storage: Any) -> None:
     page = await storage.list_requests(RequestQuery(limit=100))
     assert [r.path for r in page.items] == [f"/r/{i}" for i in range(19, 12, -1)]
     assert (await storage.overview()).request_count == 7
+
+
+async def test_prune_cap_boundaries_and_concurrent_pruners(storage: Any, backend: Any) -> None:
+    """The cap removes exactly the excess, oldest first, even with two processes pruning."""
+    await storage.save_logs(numbered(20))
+    await storage.save_requests([request(f"/r/{i}") for i in range(20)])
+    old = NOW - timedelta(days=30)
+    at_or_over = await storage.prune(older_than=old, max_entries=20, max_requests=10**9)
+    assert (at_or_over.logs, at_or_over.requests) == (0, 0)
+    one_over = await storage.prune(older_than=old, max_entries=19, max_requests=19)
+    assert (one_over.logs, one_over.requests) == (1, 1)
+    assert (await all_messages(storage))[-1] == "entry 0001"
+    # A second storage on the same file or table, as another worker process: both
+    # prune at once and together remove the excess once, not twice.
+    other = await backend.open()
+    results = await asyncio.gather(
+        storage.prune(older_than=old, max_entries=12, max_requests=5),
+        other.prune(older_than=old, max_entries=12, max_requests=5),
+    )
+    assert sum(r.logs for r in results) == 7 and sum(r.requests for r in results) == 14
+    assert await all_messages(storage) == [f"entry {i:04d}" for i in range(19, 7, -1)]
+    overview = await other.overview()
+    assert (overview.log_count, overview.request_count) == (12, 5)
+    page = await storage.list_requests(RequestQuery(limit=100))
+    assert [r.path for r in page.items] == [f"/r/{i}" for i in range(19, 14, -1)]
 
 
 async def test_prune_in_many_chunks_keeps_search_and_counts_right(storage: Any) -> None:
