@@ -32,10 +32,14 @@ async def test_quick_run_writes_every_query_and_ingest_row(tmp_path: Path, backe
     assert result["backend"] == backend and "skipped" not in result
     assert result["overview"]["log_count"] == 3000
     assert result["overview"]["request_count"] == 3000
-    assert len(result["queries"]) == 20
+    assert len(result["queries"]) == 21
     for query in result["queries"]:
         assert query["error"] is None and len(query["runs_ms"]) == 3
         assert 0 < query["p50_ms"] <= query["p95_ms"] <= query["max_ms"]
+    # Every dashboard route answered 200, the Issues view's included.
+    views = {view["query"]: view for view in result["views"]}
+    assert len(views) == 19 and "issue page, largest issue" in views
+    assert all(view["error"] is None and len(view["runs_ms"]) == 3 for view in views.values())
     batches = [row["batch"] for row in result["ingest"]]
     assert batches == [100, 1000, "1000 (indexer paused)"]
     assert all(row["entries"] == 2000 and row["per_second"] > 0 for row in result["ingest"])
