@@ -144,7 +144,8 @@ def render(data: dict[str, Any]) -> str:
         "handled and stored too). Retention caps were raised for the run so no row is pruned "
         "before it is counted; the queue keeps its default size (10,000). *Server CPU* is the "
         "uvicorn process's CPU time (all threads, the writer's included, until the queue is "
-        "drained) per handled request: steadier than req/s on a shared machine.",
+        "drained) per handled request. While the server's core is saturated it is the "
+        "inverse of req/s; unlike req/s it leaves out time the machine gave to other work.",
     ]
     if s.get("quick"):
         lines += ["", "**Quick mode (smoke test): the figures are not meaningful.**"]

@@ -104,7 +104,7 @@ class UvicornServer:
         """CPU time the server process has used so far (all its threads), or None.
 
         Read from /proc (Linux). Unlike req/s it leaves out time the VM gave to
-        others, so it is the steadier figure on a shared machine.
+        others, so it compares runs made while the machine was busy.
         """
         if self.process is None:
             return None

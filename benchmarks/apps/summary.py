@@ -32,6 +32,8 @@ def _overhead(data: dict[str, Any]) -> list[str]:
                 cells.append("–")
                 continue
             text = f"{row['rps']:,.0f} req/s"
+            if row.get("cpu_us") is not None:
+                text += f" ({row['cpu_us']:,.0f} µs CPU)"
             if config["name"] != "bare":
                 text += f", ×{row['ratio']:.2f}"
                 if row["target"] is not None:
@@ -47,7 +49,7 @@ def _overhead(data: dict[str, Any]) -> list[str]:
         "",
         f"Medians of {s['rounds']} interleaved rounds × {s['duration_s']:g} s, "
         f"`{s['client']}` with {s['connections']} connections; ×ratio to bare in the same round; "
-        "✓/✗ against the issue's target.",
+        "✓/✗ against the issue's target; µs CPU: the server's CPU time per request.",
         "",
         table(["route", *(c["label"] for c in configs)], rows),
         "",

@@ -204,6 +204,24 @@ async def test_retention_that_falls_behind_runs_again_at_once(tmp_path: Path) ->
         await wait_until(caught_up, timeout=5)
 
 
+async def _write_after_first_pass(runtime: Any, count: int) -> None:
+    """Queue ``count`` entries once the start-up retention pass has run; wait until stored."""
+    await wait_until(runtime.worker.storage_ready.is_set)
+    await asyncio.sleep(0.2)  # the pass at start-up has run on the empty tables
+    for n in range(count):
+        runtime.queue.put(_entry(n))
+    await wait_until(flushed(runtime, count))
+
+
+def _logs_stored(runtime: Any, count: int) -> Any:
+    """Condition: exactly ``count`` log rows in storage."""
+
+    async def condition() -> bool:
+        return bool((await runtime.storage.overview()).log_count == count)
+
+    return condition
+
+
 async def test_a_flood_of_rows_brings_the_next_retention_pass_forward(tmp_path: Path) -> None:
     # With an hour between passes, 1,500 new rows over a cap of 10 would sit on disk for
     # an hour; once as many rows as the smaller cap (at least 1,000) have been written,
@@ -212,16 +230,8 @@ async def test_a_flood_of_rows_brings_the_next_retention_pass_forward(tmp_path: 
         tmp_path, worker_interval_seconds=3600, max_entries=10, request_max_entries=10
     )
     async with lifespan(app):
-        await wait_until(runtime.worker.storage_ready.is_set)
-        await asyncio.sleep(0.2)  # the pass at start-up has run on the empty tables
-        for n in range(1500):
-            runtime.queue.put(_entry(n))
-        await wait_until(flushed(runtime, 1500))
-
-        async def back_at_the_cap() -> bool:
-            return (await runtime.storage.overview()).log_count == 10
-
-        await wait_until(back_at_the_cap, timeout=5)
+        await _write_after_first_pass(runtime, 1500)
+        await wait_until(_logs_stored(runtime, 10), timeout=5)
         messages = [e.message for e in await stored_logs(runtime)]
         assert messages == [str(n) for n in range(1499, 1489, -1)]
 
@@ -232,15 +242,7 @@ async def test_a_trickle_waits_for_the_interval(tmp_path: Path) -> None:
         tmp_path, worker_interval_seconds=4, max_entries=10, request_max_entries=10
     )
     async with lifespan(app):
-        await wait_until(runtime.worker.storage_ready.is_set)
-        await asyncio.sleep(0.2)  # the pass at start-up has run on the empty tables
-        for n in range(50):
-            runtime.queue.put(_entry(n))
-        await wait_until(flushed(runtime, 50))
+        await _write_after_first_pass(runtime, 50)
         await asyncio.sleep(1.2)  # past the minimum gap: no early pass for 50 rows
-        assert (await runtime.storage.overview()).log_count == 50
-
-        async def back_at_the_cap() -> bool:
-            return (await runtime.storage.overview()).log_count == 10
-
-        await wait_until(back_at_the_cap, timeout=8)
+        assert await _logs_stored(runtime, 50)()
+        await wait_until(_logs_stored(runtime, 10), timeout=8)
