@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 import sysconfig
-from types import TracebackType
+from types import CodeType, FrameType, TracebackType
 
 from fastapi_flare.schema import FlareLogEntry
 
@@ -76,19 +76,35 @@ def _is_library(filename: str, module: str) -> bool:
     )
 
 
+# ``module:function`` and whether it is library code, per code object: the same frames
+# come back with every failure of a route. Cleared when full.
+_FRAME_LABELS: dict[CodeType, tuple[str, bool]] = {}
+MAX_CACHED_FRAMES = 4_096
+
+
+def _frame_label(frame: FrameType) -> tuple[str, bool]:
+    code = frame.f_code
+    known = _FRAME_LABELS.get(code)
+    if known is None:
+        module = frame.f_globals.get("__name__")
+        if not isinstance(module, str) or not module:
+            module = code.co_filename.rsplit("/", 1)[-1].removesuffix(".py")
+        known = (f"{module}:{code.co_qualname}", _is_library(code.co_filename, module))
+        if len(_FRAME_LABELS) >= MAX_CACHED_FRAMES:
+            _FRAME_LABELS.clear()
+        _FRAME_LABELS[code] = known
+    return known
+
+
 def _frames(tb: TracebackType | None) -> tuple[list[str], list[str]]:
     """(in-app frames, all frames) as ``module:qualified function``, outermost first."""
     in_app: list[str] = []
     every: list[str] = []
     while tb is not None:
-        code = tb.tb_frame.f_code
-        module = tb.tb_frame.f_globals.get("__name__")
-        if not isinstance(module, str) or not module:
-            module = code.co_filename.rsplit("/", 1)[-1].removesuffix(".py")
-        frame = f"{module}:{code.co_qualname}"
+        frame, library = _frame_label(tb.tb_frame)
         if not every or every[-1] != frame:  # collapse recursion
             every.append(frame)
-            if not _is_library(code.co_filename, module):
+            if not library:
                 in_app.append(frame)
         tb = tb.tb_next
     return in_app[-MAX_FRAMES:], every[-MAX_FRAMES:]
