@@ -159,7 +159,9 @@ async def test_write_lock_held_by_another_process(tmp_path: Path) -> None:
         locker = SqliteLocker(db)
         try:
             locked_at = time.monotonic()
-            fault = await drive(http, 300, queue=queue)
+            # The writer takes one batch (up to a full queue, 200) before the lock stops
+            # it; 600 entries refill the queue after it whenever that take happens.
+            fault = await drive(http, 450, queue=queue)
             assert queue.dropped > 0 and queue.depth == QUEUE
             # Past SQLite's 5 s busy timeout the writer's attempt fails and is retried.
             await asyncio.sleep(max(0.0, locked_at + 5.8 - time.monotonic()))
