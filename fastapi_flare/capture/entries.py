@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import linecache
 import traceback
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from fastapi_flare.capture.body import summarise_body
 from fastapi_flare.capture.context import RequestContext
-from fastapi_flare.capture.fingerprint import fingerprint_for
+from fastapi_flare.capture.fingerprint import MAX_CACHED_FRAMES, fingerprint_for
 from fastapi_flare.capture.redact import REDACTED, Redactor
 from fastapi_flare.capture.sanitize import Sanitizer, clean_text
 from fastapi_flare.config import FlareConfig
@@ -91,24 +92,14 @@ def format_exception(exc: BaseException) -> str:
     return "".join(parts)
 
 
-# The two lines of each (file, line, function) already formatted. A failing route fails
-# through the same frames every time, and reading and formatting them was most of the
-# cost of a trace (~18 µs for 26 frames, ~5 µs from here). Cleared when full.
-_FRAME_TEXTS: dict[tuple[str, int, str], str] = {}
-MAX_CACHED_FRAMES = 4_096
-
-
-def _frame_text(key: tuple[str, int, str]) -> str:
-    text = _FRAME_TEXTS.get(key)
-    if text is None:
-        text = f'  File "{key[0]}", line {key[1]}, in {key[2]}\n'
-        line = linecache.getline(key[0], key[1]).strip()
-        if line:
-            text += f"    {line}\n"
-        if len(_FRAME_TEXTS) >= MAX_CACHED_FRAMES:
-            _FRAME_TEXTS.clear()
-        _FRAME_TEXTS[key] = text
-    return text
+# Each frame's two lines, per (file, line, function): a failing route fails through the
+# same frames every time, and reading and formatting them was most of the cost of a
+# trace (17.7 µs for 26 frames, 8.6 µs with this cache).
+@functools.lru_cache(maxsize=MAX_CACHED_FRAMES)
+def _frame_text(filename: str, lineno: int, name: str) -> str:
+    text = f'  File "{filename}", line {lineno}, in {name}\n'
+    line = linecache.getline(filename, lineno).strip()
+    return f"{text}    {line}\n" if line else text
 
 
 def _format_frames(exc: BaseException, parts: list[str]) -> None:
@@ -126,7 +117,7 @@ def _format_frames(exc: BaseException, parts: list[str]) -> None:
             last, count = key, 0
         count += 1
         if count <= _RECURSIVE_CUTOFF:
-            parts.append(_frame_text(key))
+            parts.append(_frame_text(*key))
         tb = tb.tb_next
     _note_repeats(count, parts)
 

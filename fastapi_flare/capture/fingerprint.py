@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 import sysconfig
-from types import CodeType, FrameType, TracebackType
+from types import CodeType, TracebackType
 
 from fastapi_flare.schema import FlareLogEntry
 
@@ -76,24 +76,17 @@ def _is_library(filename: str, module: str) -> bool:
     )
 
 
-# ``module:function`` and whether it is library code, per code object: the same frames
-# come back with every failure of a route. Cleared when full.
-_FRAME_LABELS: dict[CodeType, tuple[str, bool]] = {}
+# Frames cached by trace formatting and fingerprinting: the same ones come back with
+# every failure of a route.
 MAX_CACHED_FRAMES = 4_096
 
 
-def _frame_label(frame: FrameType) -> tuple[str, bool]:
-    code = frame.f_code
-    known = _FRAME_LABELS.get(code)
-    if known is None:
-        module = frame.f_globals.get("__name__")
-        if not isinstance(module, str) or not module:
-            module = code.co_filename.rsplit("/", 1)[-1].removesuffix(".py")
-        known = (f"{module}:{code.co_qualname}", _is_library(code.co_filename, module))
-        if len(_FRAME_LABELS) >= MAX_CACHED_FRAMES:
-            _FRAME_LABELS.clear()
-        _FRAME_LABELS[code] = known
-    return known
+@functools.lru_cache(maxsize=MAX_CACHED_FRAMES)
+def _code_label(code: CodeType, module: str | None) -> tuple[str, bool]:
+    """``module:function`` of a frame's code, and whether it is library code."""
+    if not module:
+        module = code.co_filename.rsplit("/", 1)[-1].removesuffix(".py")
+    return f"{module}:{code.co_qualname}", _is_library(code.co_filename, module)
 
 
 def _frames(tb: TracebackType | None) -> tuple[list[str], list[str]]:
@@ -101,7 +94,10 @@ def _frames(tb: TracebackType | None) -> tuple[list[str], list[str]]:
     in_app: list[str] = []
     every: list[str] = []
     while tb is not None:
-        frame, library = _frame_label(tb.tb_frame)
+        module = tb.tb_frame.f_globals.get("__name__")
+        if not isinstance(module, str):  # only a str joins the cache key
+            module = None
+        frame, library = _code_label(tb.tb_frame.f_code, module)
         if not every or every[-1] != frame:  # collapse recursion
             every.append(frame)
             if not library:

@@ -79,14 +79,13 @@ def test_text_matches_the_standard_library_without_markers(fn: Callable[[], obje
     assert format_exception(exc) == stdlib_text(exc)
 
 
-def test_frame_caches_stay_bounded_and_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frame_caches_stay_bounded_and_change_nothing() -> None:
     exc = caught(chained)  # six distinct frames over two tracebacks
     fingerprint_before = exception_fingerprint(exc, "m")
-    monkeypatch.setattr(entries, "MAX_CACHED_FRAMES", 3)
-    monkeypatch.setattr(fingerprint, "MAX_CACHED_FRAMES", 3)
-    monkeypatch.setattr(entries, "_FRAME_TEXTS", {})
-    monkeypatch.setattr(fingerprint, "_FRAME_LABELS", {})
+    assert entries._frame_text.cache_info().maxsize == fingerprint.MAX_CACHED_FRAMES
+    assert fingerprint._code_label.cache_info().maxsize == fingerprint.MAX_CACHED_FRAMES
     for _ in range(3):
         assert format_exception(exc) == stdlib_text(exc)
         assert exception_fingerprint(exc, "m") == fingerprint_before
-        assert len(entries._FRAME_TEXTS) <= 3 and len(fingerprint._FRAME_LABELS) <= 3
+        entries._frame_text.cache_clear()
+        fingerprint._code_label.cache_clear()
